@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { createLogger } from '../shared/log.ts';
+import type { Kv, ObjectStore } from '../shared/ports/index.ts';
+import { createBionicClient } from '../router/client.ts';
+import { createWorkerApp } from '../workers/app.ts';
+import { createEdgeApp } from './app.ts';
+
+// Only `ping` matters to these routing tests; the adapters have their own contract suites.
+const up = { ping: async () => {} };
+const down = { ping: async () => { throw new Error('connection refused'); } };
+const log = createLogger({ level: 'silent' });
+
+const worker = createWorkerApp({ ports: {}, log, health: async () => ({ status: 'ok', dependencies: {} }) });
+const toWorker: typeof fetch = (input, init) => Promise.resolve(worker.request(String(input), init));
+
+function edge(opts: { kv?: object; store?: object; fetch?: typeof fetch } = {}) {
+  return createEdgeApp({
+    kv: (opts.kv ?? up) as Kv, objectStore: (opts.store ?? up) as ObjectStore, log,
+    workerUrl: 'http://worker.test', fetch: opts.fetch ?? toWorker,
+  });
+}
+const clientFor = (app: ReturnType<typeof edge>) =>
+  createBionicClient({ url: 'http://edge.test/trpc', fetch: (input, init) => Promise.resolve(app.request(String(input), init)) });
+
+describe('edge app', () => {
+  it('/health is 200 when every dependency answers, with a request id', async () => {
+    const res = await edge().request('/health');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    const body = await res.json();
+    expect(body.status).toBe('ok');
+    expect(Object.keys(body.dependencies).sort()).toEqual(['kv', 'objectStore', 'worker']);
+  });
+
+  it('/health is 503 and names the dependency that is down', async () => {
+    const res = await edge({ kv: down }).request('/health');
+    expect(res.status).toBe(503);
+    const body = await res.json();
+    expect(body.dependencies.kv).toMatchObject({ ok: false, error: 'connection refused' });
+    expect(body.dependencies.objectStore.ok).toBe(true);
+  });
+
+  it('serves edge procedures and forwards worker procedures through one typed client', async () => {
+    const client = clientFor(edge());
+    const [e, w] = await Promise.all([client.health.check.query(), client.worker.health.query()]);
+    expect(e.host).toBe('edge');
+    expect(w.host).toBe('worker');
+  });
+
+  it('refuses an authed procedure without a session (UNAUTHORIZED, 401)', async () => {
+    const err = await clientFor(edge()).me.get.query().catch((e) => e);
+    expect(err.data?.code).toBe('UNAUTHORIZED');
+    expect(err.data?.httpStatus).toBe(401);
+  });
+
+  it('refuses a batch that mixes edge and worker procedures with BAD_REQUEST', async () => {
+    const res = await edge().request('/trpc/health.check,worker.health?batch=1&input={}');
+    expect(res.status).toBe(400);
+    const body = await res.json();
+    expect(JSON.stringify(body)).toContain('may not mix edge and worker procedures');
+  });
+
+  it('answers BAD_GATEWAY when the worker pool is unreachable', async () => {
+    const app = edge({ fetch: () => Promise.reject(new TypeError('fetch failed')) });
+    const err = await clientFor(app).worker.health.query().catch((e) => e);
+    expect(err.data?.code).toBe('BAD_GATEWAY');
+    expect(err.message).toBe('The worker pool is unavailable');
+  });
+
+  it('unknown procedures are NOT_FOUND and unknown routes 404, never 500', async () => {
+    expect((await edge().request('/trpc/nope.nothing')).status).toBe(404);
+    expect((await edge().request('/trpc/worker.nothing')).status).toBe(404);
+    expect((await edge().request('/no/such/page')).status).toBe(404);
+  });
+
+  it('bad input to a procedure is a 4xx, not a 500', async () => {
+    const res = await edge().request('/trpc/health.check', { method: 'POST', body: '{not json', headers: { 'content-type': 'application/json' } });
+    expect(res.status).toBeGreaterThanOrEqual(400);
+    expect(res.status).toBeLessThan(500);
+  });
+});

@@ -1,0 +1,239 @@
+/**
+ * The embedded stack: one command brings up PostgreSQL, redis-server behind the Upstash-REST
+ * gateway, s3rver, the worker (which owns chDB) and the edge — with demo data — and prints the URLs.
+ * Ctrl-C stops every child. A child that dies is reported loudly; the rest keep running so
+ * /health shows what is missing.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { freePort } from './free-port.ts';
+import { startPostgres } from './services/postgres.ts';
+import { startRedis } from './services/redis.ts';
+import { startS3 } from './services/s3.ts';
+import type { RunningService } from './services/types.ts';
+import { startUpstashGateway } from '../gateway/upstash-gateway.ts';
+import { prepareDatabases } from './prepare.ts';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const DATABASES = ['crm', 'telemetry', 'platform'] as const;
+
+const HELP = `Usage: npm start -- [options]      (or: node --import tsx infra/dev/launcher.ts [options])
+
+Starts the whole BionicPRO platform on embedded defaults and prints its URLs.
+
+Options:
+  --data-dir DIR        where everything persists (default: ./data, env BIONIC_DATA_DIR)
+  --edge-port N         edge HTTP port (default 8080; 0 = any free port)
+  --worker-port N       worker HTTP port (default 8081; 0 = any free port)
+  --edge-runtime RT     node (default) or deno
+  --no-seed             do not seed demo data into an empty CRM
+  --reset               wipe the data directory and exit (refused while the stack runs)
+  -h, --help            show this help
+
+Ctrl-C stops everything.`;
+
+const color = process.stdout.isTTY ? (code: number, s: string) => `\x1b[${code}m${s}\x1b[0m` : (_: number, s: string) => s;
+const say = (s: string) => process.stdout.write(s + '\n');
+const loud = (s: string) => process.stderr.write(color(31, `\n✖ ${s}\n\n`));
+
+interface Options { dataDir: string; edgePort: number; workerPort: number; edgeRuntime: 'node' | 'deno'; seed: boolean; reset: boolean }
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      'data-dir': { type: 'string' }, 'edge-port': { type: 'string' }, 'worker-port': { type: 'string' },
+      'edge-runtime': { type: 'string' }, 'no-seed': { type: 'boolean' }, reset: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) { say(HELP); process.exit(0); }
+  const port = (name: string, v: string | undefined, dflt: number) => {
+    const n = v === undefined ? dflt : Number(v);
+    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--${name} must be a port number 0-65535, got "${v}"`);
+    return n;
+  };
+  const runtime = values['edge-runtime'] ?? 'node';
+  if (runtime !== 'node' && runtime !== 'deno') throw new UsageError(`--edge-runtime must be node or deno, got "${runtime}"`);
+  return {
+    dataDir: resolve(values['data-dir'] ?? process.env.BIONIC_DATA_DIR ?? join(ROOT, 'data')),
+    edgePort: port('edge-port', values['edge-port'], 8080),
+    workerPort: port('worker-port', values['worker-port'], 8081),
+    edgeRuntime: runtime,
+    seed: !values['no-seed'],
+    reset: Boolean(values.reset),
+  };
+}
+
+class UsageError extends Error {}
+
+function alive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch { return false; }
+}
+
+function lockOrRefuse(dataDir: string) {
+  const file = join(dataDir, 'launcher.pid');
+  if (existsSync(file)) {
+    const pid = Number(readFileSync(file, 'utf8'));
+    if (pid && pid !== process.pid && alive(pid)) throw new UsageError(`the stack is already running from ${dataDir} (pid ${pid}); stop it first`);
+  }
+  writeFileSync(file, String(process.pid));
+  return () => rmSync(file, { force: true });
+}
+
+/** Per-data-dir secrets, generated once, never in the repo. */
+function devSecrets(dataDir: string): { gatewayToken: string } {
+  const file = join(dataDir, 'secrets.json');
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8'));
+  const secrets = { gatewayToken: randomBytes(24).toString('base64url') };
+  writeFileSync(file, JSON.stringify(secrets), { mode: 0o600 });
+  return secrets;
+}
+
+/** Spawns a Node/Deno child and resolves when it logs `<name> listening`. */
+function spawnApp(name: string, cmd: string, args: string[], env: Record<string, string>): Promise<RunningService> {
+  const child: ChildProcess = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const tail: string[] = [];
+  const exited = new Promise<{ code: number | null; signal: string | null }>((res) => child.once('exit', (code, signal) => res({ code, signal })));
+  return new Promise((resolveStart, reject) => {
+    let ready = false;
+    const onLine = (line: string, stream: NodeJS.WriteStream) => {
+      tail.push(line); if (tail.length > 40) tail.shift();
+      stream.write(color(90, `${name.padEnd(6)}│ `) + line + '\n');
+      if (!ready && line.includes(`"${name} listening"`)) {
+        ready = true;
+        const url = (JSON.parse(line) as { url: string }).url;
+        resolveStart({ name, url, pid: child.pid, exited, stop: () => stopChild(child, exited) });
+      }
+    };
+    lines(child.stdout!, (l) => onLine(l, process.stdout));
+    lines(child.stderr!, (l) => onLine(l, process.stderr));
+    void exited.then(({ code, signal }) => {
+      if (!ready) reject(new Error(`${name} exited during start-up (code ${code}, signal ${signal}):\n${tail.join('\n')}`));
+    });
+  });
+}
+
+function lines(stream: NodeJS.ReadableStream, onLine: (l: string) => void) {
+  let buf = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    buf += chunk;
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) { onLine(buf.slice(0, i)); buf = buf.slice(i + 1); }
+  });
+  stream.on('end', () => { if (buf) onLine(buf); });
+}
+
+async function stopChild(child: ChildProcess, exited: Promise<unknown>, graceMs = 10_000) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function step<T>(label: string, fn: () => Promise<T>, detail: (v: T) => string = () => ''): Promise<T> {
+  const t0 = performance.now();
+  const v = await fn();
+  say(`${color(32, '✔')} ${label.padEnd(22)} ${detail(v)} ${color(90, `(${((performance.now() - t0) / 1000).toFixed(1)} s)`)}`);
+  return v;
+}
+
+async function main() {
+  const opts = parseOptions(process.argv.slice(2));
+  if (opts.reset) {
+    if (existsSync(opts.dataDir)) lockOrRefuse(opts.dataDir)();
+    rmSync(opts.dataDir, { recursive: true, force: true });
+    say(`Wiped ${opts.dataDir}`);
+    return;
+  }
+  mkdirSync(join(opts.dataDir, 'logs'), { recursive: true });
+  const unlock = lockOrRefuse(opts.dataDir);
+  const secrets = devSecrets(opts.dataDir);
+  const started: RunningService[] = [];
+  let stopping = false;
+  const watch = (s: RunningService) => {
+    started.push(s);
+    void s.exited.then(({ code, signal }) => {
+      if (!stopping) loud(`${s.name} stopped unexpectedly (code ${code}, signal ${signal}). The platform is degraded: see /health. Restart with Ctrl-C and npm start.`);
+    });
+    return s;
+  };
+  const stopAll = async () => {
+    stopping = true;
+    for (const s of [...started].reverse()) await s.stop().catch((e) => loud(`stopping ${s.name}: ${e}`));
+    unlock();
+  };
+  process.once('SIGINT', () => void stopAll().then(() => process.exit(0)));
+  process.once('SIGTERM', () => void stopAll().then(() => process.exit(0)));
+
+  try {
+    say(color(1, `BionicPRO embedded stack — data in ${opts.dataDir}`));
+    const pgLog = join(opts.dataDir, 'logs', 'postgres.log');
+    const [pg, redis, s3] = await Promise.all([
+      step('postgres', async () => watch(await startPostgres({ dataDir: join(opts.dataDir, 'postgres'), onLog: (m) => appendLog(pgLog, m) })), (s) => s.url.replace(/:[^:@/]+@/, ':***@')),
+      step('redis-server', async () => watch(await startRedis({ dataDir: join(opts.dataDir, 'redis') })), (s) => s.url),
+      step('s3rver', async () => watch(await startS3({ dataDir: join(opts.dataDir, 's3'), buckets: ['reports'] })), (s) => s.url),
+    ]);
+    const gateway = await step('upstash gateway', async () => watch(await startUpstashGateway({ redisUrl: redis.url, token: secrets.gatewayToken })), (s) => s.url);
+    const dbUrls = Object.fromEntries(DATABASES.map((d) => [d, pg.databaseUrl(d)])) as Record<(typeof DATABASES)[number], string>;
+    await step('databases + demo data', async () => {
+      for (const d of DATABASES) await pg.ensureDatabase(d);
+      return prepareDatabases(dbUrls, { seed: opts.seed, onProgress: (m) => say(color(90, `  ${m}`)) });
+    }, (r) => r);
+
+    const common = {
+      BIONIC_ENV: 'development', LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
+      UPSTASH_REDIS_REST_URL: gateway.url, UPSTASH_REDIS_REST_TOKEN: secrets.gatewayToken,
+      S3_ENDPOINT: s3.url, S3_REGION: 'us-east-1', S3_ACCESS_KEY_ID: 'S3RVER', S3_SECRET_ACCESS_KEY: 'S3RVER',
+      S3_BUCKET_REPORTS: 'reports', S3_FORCE_PATH_STYLE: 'true',
+    };
+    const workerPort = opts.workerPort || (await freePort());
+    const worker = await step('worker', async () => watch(await spawnApp('worker', process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
+      ...common, WORKER_HOST: '127.0.0.1', WORKER_PORT: String(workerPort),
+      CRM_DATABASE_URL: dbUrls.crm, TELEMETRY_DATABASE_URL: dbUrls.telemetry, PLATFORM_DATABASE_URL: dbUrls.platform,
+      CHDB_PATH: join(opts.dataDir, 'chdb'),
+    })), (s) => s.url);
+    const edgePort = opts.edgePort || (await freePort());
+    const edgeEnv = { ...common, EDGE_HOST: '127.0.0.1', EDGE_PORT: String(edgePort), WORKER_URL: worker.url };
+    const edge = await step(`edge (${opts.edgeRuntime})`, async () => watch(opts.edgeRuntime === 'deno'
+      ? await spawnApp('edge', join(ROOT, 'node_modules/.bin/deno'), ['run', '--allow-net', '--allow-env', '--allow-read', '--allow-sys', 'edge/main.deno.ts'], edgeEnv)
+      : await spawnApp('edge', process.execPath, ['--import', 'tsx', 'edge/main.node.ts'], edgeEnv)), (s) => s.url);
+
+    say('');
+    say(color(1, 'BionicPRO is up:'));
+    say(`  edge      ${edge.url}          (health: ${edge.url}/health, tRPC: ${edge.url}/trpc)`);
+    say(`  worker    ${worker.url}          (health: ${worker.url}/health)`);
+    say(`  kv        ${gateway.url}   (Upstash REST; token in ${join(opts.dataDir, 'secrets.json')})`);
+    say(`  s3        ${s3.url}   (bucket: reports)`);
+    say(`  postgres  ${pg.url.replace(/:[^:@/]+@/, ':***@').replace(/\/postgres$/, '')}/{crm,telemetry,platform}`);
+    say('Press Ctrl-C to stop.');
+    // One machine-readable line for scripts and tests.
+    say('READY ' + JSON.stringify({
+      edge: edge.url, worker: worker.url, gateway: gateway.url, s3: s3.url,
+      pids: Object.fromEntries(started.map((s) => [s.name, s.pid ?? null])),
+    }));
+  } catch (err) {
+    loud(err instanceof Error ? err.message : String(err));
+    await stopAll();
+    process.exit(1);
+  }
+}
+
+function appendLog(file: string, msg: string) {
+  try { writeFileSync(file, msg.endsWith('\n') ? msg : msg + '\n', { flag: 'a' }); } catch { /* log dir gone during reset */ }
+}
+
+main().catch((err) => {
+  if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    process.stderr.write(`${(err as Error).message}\n\n${HELP}\n`);
+    process.exit(2);
+  }
+  loud(err instanceof Error ? err.stack ?? err.message : String(err));
+  process.exit(1);
+});

@@ -1,0 +1,36 @@
+/**
+ * CONTEXT — what every procedure receives. Built by each host (edge, worker) from the ports it
+ * owns; the router never constructs adapters.
+ */
+import type { HealthReport } from '../shared/health.ts';
+import type { Logger } from '../shared/log.ts';
+import type { Kv, ObjectStore, Olap, Oltp } from '../shared/ports/index.ts';
+
+export type Role = 'prosthesis_user' | 'crm_operator' | 'ml_engineer' | 'admin';
+
+/** A verified identity (from the edge session or a worker-verified JWT). */
+export interface Identity {
+  userId: string;
+  username: string;
+  roles: Role[];
+  region?: string;
+}
+
+export interface Ports {
+  kv?: Kv;
+  objectStore?: ObjectStore;
+  olap?: Olap;
+  oltp?: { crm: Oltp; telemetry: Oltp; platform: Oltp };
+}
+
+export interface RouterContext {
+  requestId: string;
+  /** `null` until an identity source verifies the caller; `authedProcedure` refuses then. */
+  identity: Identity | null;
+  log: Logger;
+  ports: Ports;
+  /** The host's dependency check (edge or worker). */
+  health(): Promise<HealthReport>;
+  /** Which host serves this call. */
+  host: 'edge' | 'worker';
+}

@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { createLogger, redact } from './log.ts';
+
+describe('logs', () => {
+  it('writes one JSON line with level, message and fields', () => {
+    const lines: string[] = [];
+    createLogger({ write: (l) => lines.push(l), base: { service: 'edge' } }).info('hello', { n: 1 });
+    const rec = JSON.parse(lines[0]!);
+    expect(rec).toMatchObject({ level: 'info', msg: 'hello', service: 'edge', n: 1 });
+    expect(typeof rec.ts).toBe('string');
+  });
+
+  it('drops records below the configured level', () => {
+    const lines: string[] = [];
+    const log = createLogger({ level: 'warn', write: (l) => lines.push(l) });
+    log.info('no'); log.debug('no'); log.warn('yes'); log.error('yes');
+    expect(lines.map((l) => JSON.parse(l).msg)).toEqual(['yes', 'yes']);
+  });
+
+  it('redacts secrets by key, bearer tokens, JWTs and URL credentials', () => {
+    const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyMSJ9.c2lnbmF0dXJlLXZhbHVl';
+    const lines: string[] = [];
+    createLogger({ write: (l) => lines.push(l) }).child({ requestId: 'r1' }).info(`got Bearer abc.def.ghi`, {
+      password: 'hunter2', refresh_token: 'rt-123', nested: { accessToken: 'at', note: `token ${jwt}` },
+      url: 'postgres://bionic:s3cret@127.0.0.1:5432/crm', err: new Error(`bad ${jwt}`),
+    });
+    const out = lines[0]!;
+    for (const secret of ['hunter2', 'rt-123', '"at"', jwt, 's3cret', 'abc.def.ghi']) expect(out).not.toContain(secret);
+    const rec = JSON.parse(out);
+    expect(rec.requestId).toBe('r1');
+    expect(rec.url).toBe('postgres://bionic:[REDACTED]@127.0.0.1:5432/crm');
+    expect(rec.msg).toBe('got Bearer [REDACTED]');
+    expect(rec.err.message).toBe('bad [REDACTED]');
+  });
+
+  it('leaves ordinary values alone', () => {
+    expect(redact({ user: 'user1', count: 3, ok: true, list: ['a'] })).toEqual({ user: 'user1', count: 3, ok: true, list: ['a'] });
+  });
+});

@@ -1,0 +1,53 @@
+/**
+ * The worker pool's composition root: builds adapters from configuration, owns the chDB data
+ * directory, applies migrations, serves its procedures, and stops gracefully.
+ */
+import { serve } from '@hono/node-server';
+import type { WorkerConfig } from '../shared/config.ts';
+import { checkHealth } from '../shared/health.ts';
+import { createLogger } from '../shared/log.ts';
+import { createUpstashKv } from '../edge/adapters/kv-upstash.ts';
+import { createS3ObjectStore } from '../edge/adapters/object-store-s3.ts';
+import { createClickHouseOlap } from './adapters/olap-clickhouse.ts';
+import { createPostgresOltp } from './adapters/oltp-postgres.ts';
+import { migrateAll } from './db/migrate.ts';
+import { createWorkerApp } from './app.ts';
+
+/** Starts a worker from parsed configuration; resolves once it is listening. */
+export async function startWorker(config: WorkerConfig) {
+  const log = createLogger({ level: config.logLevel, base: { service: 'worker', pid: process.pid } });
+  const oltp = {
+    crm: createPostgresOltp(config.oltp.crm, { max: config.oltp.poolMax }),
+    telemetry: createPostgresOltp(config.oltp.telemetry, { max: config.oltp.poolMax }),
+    platform: createPostgresOltp(config.oltp.platform, { max: config.oltp.poolMax }),
+  };
+  const olap = await createClickHouseOlap(config.olap);
+  const kv = createUpstashKv(config.kv);
+  const objectStore = createS3ObjectStore(config.objectStore);
+  if (config.migrateOnStart) {
+    const applied = await migrateAll({ ...oltp, olap }, (msg, f) => log.info(msg, f));
+    log.info('migrations checked', { applied: applied.length });
+  }
+  const health = () =>
+    checkHealth({
+      crm: () => oltp.crm.ping(),
+      telemetry: () => oltp.telemetry.ping(),
+      platform: () => oltp.platform.ping(),
+      olap: () => olap.ping(),
+      kv: () => kv.ping(),
+      objectStore: () => objectStore.ping(),
+    });
+  const app = createWorkerApp({ ports: { kv, objectStore, olap, oltp }, log, health });
+  const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
+    const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => {
+      log.info('worker listening', { url: `http://${config.host}:${info.port}` });
+      resolve(s);
+    });
+  });
+  async function stop() {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await Promise.allSettled([olap.close(), oltp.crm.close(), oltp.telemetry.close(), oltp.platform.close()]);
+  }
+  return { stop, log };
+}
+
