@@ -13,12 +13,12 @@ try {
 const { app, log } = composeEdge(config);
 const ac = new AbortController();
 const server = Deno.serve(
-  { hostname: config.host, port: config.port, signal: ac.signal, onListen: ({ port }) => log.info('edge listening', { url: `http://${config.host}:${port}`, runtime: 'deno' }) },
+  { hostname: config.host, port: config.port, signal: ac.signal, onListen: ({ port }) => log.notice('edge listening', { url: `http://${config.host}:${port}`, runtime: 'deno' }) },
   app.fetch,
 );
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   Deno.addSignalListener(signal, () => {
-    log.info('edge stopping', { signal });
+    log.notice('edge stopping', { signal });
     ac.abort();
   });
 }

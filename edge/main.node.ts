@@ -13,11 +13,11 @@ try {
 }
 const { app, log } = composeEdge(config);
 const server = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => {
-  log.info('edge listening', { url: `http://${config.host}:${info.port}`, runtime: 'node' });
+  log.notice('edge listening', { url: `http://${config.host}:${info.port}`, runtime: 'node' });
 });
 
 const shutdown = (signal: string) => {
-  log.info('edge stopping', { signal });
+  log.notice('edge stopping', { signal });
   server.close(() => process.exit(0));
   // In-flight requests get a grace period, then we stop regardless.
   setTimeout(() => process.exit(0), 5000).unref();

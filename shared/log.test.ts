@@ -37,3 +37,12 @@ describe('logs', () => {
     expect(redact({ user: 'user1', count: 3, ok: true, list: ['a'] })).toEqual({ user: 'user1', count: 3, ok: true, list: ['a'] });
   });
 });
+
+describe('notice', () => {
+  it('is written at every level but silent', () => {
+    const lines: string[] = [];
+    createLogger({ level: 'error', write: (l) => lines.push(l) }).notice('edge listening', { url: 'http://x' });
+    createLogger({ level: 'silent', write: (l) => lines.push(l) }).notice('hidden');
+    expect(lines.map((l) => JSON.parse(l).msg)).toEqual(['edge listening']);
+  });
+});

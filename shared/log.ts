@@ -10,6 +10,8 @@ export interface Logger {
   info(msg: string, fields?: Record<string, unknown>): void;
   warn(msg: string, fields?: Record<string, unknown>): void;
   error(msg: string, fields?: Record<string, unknown>): void;
+  /** Lifecycle events (listening, stopping): written at every level except `silent`. */
+  notice(msg: string, fields?: Record<string, unknown>): void;
   child(fields: Record<string, unknown>): Logger;
 }
 
@@ -45,8 +47,8 @@ export function createLogger(opts: { level?: LogLevel; base?: Record<string, unk
   const min = ORDER[opts.level ?? 'info'];
   const write = opts.write ?? ((line: string) => console.log(line));
   const base = opts.base ?? {};
-  const emit = (level: Exclude<LogLevel, 'silent'>, msg: string, fields?: Record<string, unknown>) => {
-    if (ORDER[level] < min) return;
+  const emit = (level: Exclude<LogLevel, 'silent'> | 'notice', msg: string, fields?: Record<string, unknown>) => {
+    if (level === 'notice' ? min === ORDER.silent : ORDER[level] < min) return;
     const rec = redact({ ...base, ...fields }) as Record<string, unknown>;
     write(JSON.stringify({ ts: new Date().toISOString(), level, msg: redact(msg), ...rec }));
   };
@@ -55,6 +57,7 @@ export function createLogger(opts: { level?: LogLevel; base?: Record<string, unk
     info: (m, f) => emit('info', m, f),
     warn: (m, f) => emit('warn', m, f),
     error: (m, f) => emit('error', m, f),
+    notice: (m, f) => emit('notice', m, f),
     child: (fields) => createLogger({ ...opts, base: { ...base, ...fields } }),
   };
 }

@@ -15,7 +15,7 @@ let stopping = false;
 const shutdown = async (signal: string) => {
   if (stopping) return;
   stopping = true;
-  worker.log.info('worker stopping', { signal });
+  worker.log.notice('worker stopping', { signal });
   const force = setTimeout(() => { worker.log.warn('grace period over, forcing exit'); process.exit(1); }, 10_000);
   force.unref();
   await worker.stop();

@@ -40,7 +40,7 @@ export async function startWorker(config: WorkerConfig) {
   const app = createWorkerApp({ ports: { kv, objectStore, olap, oltp }, log, health });
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
     const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => {
-      log.info('worker listening', { url: `http://${config.host}:${info.port}` });
+      log.notice('worker listening', { url: `http://${config.host}:${info.port}` });
       resolve(s);
     });
   });

@@ -213,9 +213,12 @@ async function main() {
     say(`  s3        ${s3.url}   (bucket: reports)`);
     say(`  postgres  ${pg.url.replace(/:[^:@/]+@/, ':***@').replace(/\/postgres$/, '')}/{crm,telemetry,platform}`);
     say('Press Ctrl-C to stop.');
+    // Connection details for tools and tests (with secrets: owner-only file, never printed).
+    const stackFile = join(opts.dataDir, 'stack.json');
+    writeFileSync(stackFile, JSON.stringify({ ...common, ...dbUrls, edge: edge.url, worker: worker.url }, null, 2), { mode: 0o600 });
     // One machine-readable line for scripts and tests.
     say('READY ' + JSON.stringify({
-      edge: edge.url, worker: worker.url, gateway: gateway.url, s3: s3.url,
+      edge: edge.url, worker: worker.url, gateway: gateway.url, s3: s3.url, stackFile,
       pids: Object.fromEntries(started.map((s) => [s.name, s.pid ?? null])),
     }));
   } catch (err) {

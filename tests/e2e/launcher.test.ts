@@ -1,0 +1,141 @@
+/**
+ * The README's first command, for real: the launcher brings up PostgreSQL, redis-server + the
+ * Upstash-REST gateway, s3rver, the worker (chDB) and the edge with demo data; /health is 200;
+ * a stopped dependency turns it 503 and is named; Ctrl-C stops every child; a second start on
+ * the same data directory keeps the data — and serves the edge under Deno.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBionicClient } from '../../router/client.ts';
+import { launchStack, type LaunchedStack } from '../support/launcher.ts';
+
+const dataDir = mkdtempSync(join(tmpdir(), 'bionic-launcher-'));
+const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+const ROOT = join(import.meta.dirname, '../..');
+
+async function countCustomers(stackFile: string) {
+  const { crm } = JSON.parse(readFileSync(stackFile, 'utf8')) as { crm: string };
+  const sql = postgres(crm, { max: 1 });
+  try {
+    const [row] = await sql<{ n: string }[]>`SELECT count(*)::text AS n FROM customers`;
+    return Number(row!.n);
+  } finally {
+    await sql.end();
+  }
+}
+
+/** Resolves when the launcher prints a line matching `re` (an event, not a sleep). */
+function waitForLine(stack: LaunchedStack, re: RegExp, timeoutMs = 30_000): Promise<string> {
+  const seen = stack.output.find((l) => re.test(l));
+  if (seen) return Promise.resolve(seen);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no line matching ${re}:\n${stack.output.slice(-20).join('\n')}`)), timeoutMs);
+    const check = (chunk: Buffer) => {
+      const line = chunk.toString('utf8').split('\n').find((l) => re.test(l));
+      if (line) { clearTimeout(timer); stack.child.stderr!.off('data', check); stack.child.stdout!.off('data', check); resolve(line); }
+    };
+    stack.child.stderr!.on('data', check);
+    stack.child.stdout!.on('data', check);
+  });
+}
+
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+describe('embedded stack on Node', () => {
+  let stack: LaunchedStack;
+  let customers = 0;
+  beforeAll(async () => {
+    stack = await launchStack(['--data-dir', dataDir, '--edge-port', '0', '--worker-port', '0']);
+  });
+  afterAll(async () => { await stack?.stop(); });
+
+  it('edge /health is 200 with every dependency ok', async () => {
+    const res = await fetch(`${stack.edge}/health`);
+    const body = await res.json();
+    expect(res.status, JSON.stringify(body)).toBe(200);
+    expect(Object.keys(body.dependencies).sort()).toEqual(['kv', 'objectStore', 'worker']);
+  });
+
+  it('worker /health checks the three databases, chDB, KV and the object store', async () => {
+    const res = await fetch(`${stack.worker}/health`);
+    const body = await res.json();
+    expect(res.status, JSON.stringify(body)).toBe(200);
+    expect(Object.keys(body.dependencies).sort()).toEqual(['crm', 'kv', 'objectStore', 'olap', 'platform', 'telemetry']);
+  });
+
+  it('serves the typed router, forwarding worker procedures', async () => {
+    const client = createBionicClient({ url: `${stack.edge}/trpc` });
+    const [edge, worker] = await Promise.all([client.health.check.query(), client.worker.health.query()]);
+    expect(edge).toMatchObject({ host: 'edge', status: 'ok' });
+    expect(worker).toMatchObject({ host: 'worker', status: 'ok' });
+    await expect(client.me.get.query()).rejects.toMatchObject({ data: { code: 'UNAUTHORIZED' } });
+  });
+
+  it('seeded the demo data on first start', async () => {
+    customers = await countCustomers(stack.stackFile);
+    expect(customers).toBeGreaterThan(0);
+  });
+
+  it('refuses a reset while the stack runs', () => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'infra/dev/launcher.ts', '--reset', '--data-dir', dataDir], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/already running/);
+  });
+
+  it('reports a dead dependency loudly and /health turns 503 naming it', async () => {
+    const redisPid = stack.pids['redis-server'];
+    expect(redisPid).toBeTypeOf('number');
+    process.kill(redisPid!, 'SIGKILL');
+    await waitForLine(stack, /redis-server stopped unexpectedly/);
+    const res = await fetch(`${stack.edge}/health`);
+    const body = await res.json();
+    expect(res.status).toBe(503);
+    expect(body.dependencies.kv.ok).toBe(false);
+    expect(body.dependencies.objectStore.ok).toBe(true);
+  });
+
+  it('Ctrl-C stops every child process', async () => {
+    const pids = Object.values(stack.pids).filter((p): p is number => typeof p === 'number');
+    expect(pids.length).toBeGreaterThanOrEqual(4);
+    expect(await stack.stop()).toBe(0);
+    expect(pids.filter(alive)).toEqual([]);
+  });
+
+  describe('second start on the same data directory, edge on Deno', () => {
+    let deno: LaunchedStack;
+    beforeAll(async () => {
+      deno = await launchStack(['--data-dir', dataDir, '--edge-port', '0', '--worker-port', '0', '--edge-runtime', 'deno']);
+    });
+    afterAll(async () => { await deno?.stop(); });
+
+    it('the edge runs under Deno and /health is 200', async () => {
+      expect(deno.output.some((l) => l.includes('"edge listening"') && l.includes('"runtime":"deno"'))).toBe(true);
+      const res = await fetch(`${deno.edge}/health`);
+      expect(res.status).toBe(200);
+      const worker = await createBionicClient({ url: `${deno.edge}/trpc` }).worker.health.query();
+      expect(worker.host).toBe('worker');
+    });
+
+    it('kept the data and did not seed again', async () => {
+      expect(await countCustomers(deno.stackFile)).toBe(customers);
+    });
+  });
+});
+
+describe('launcher command line', () => {
+  it('--help explains the options', () => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'infra/dev/launcher.ts', '--help'], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('--data-dir');
+  });
+
+  it('a bad option exits 2 with a message', () => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'infra/dev/launcher.ts', '--edge-port', 'abc'], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('--edge-port must be a port number');
+  });
+});
