@@ -20,6 +20,7 @@ const SECRET_TEXT: [RegExp, string][] = [
   [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/g, '$1 [REDACTED]'],
   [/\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g, '[REDACTED]'], // JWTs
   [/(\/\/[^:/@\s]+:)[^@\s]+@/g, '$1[REDACTED]@'], // credentials in URLs
+  [/\b(password|passwd|secret|token|api[_-]?key|code_verifier)=([^\s&"]+)/gi, '$1=[REDACTED]'], // key=value pairs
 ];
 
 /** Returns a copy of `value` with secrets replaced by `[REDACTED]`. */
