@@ -2,6 +2,9 @@
 import { serve } from '@hono/node-server';
 import { ConfigError, parseEdgeConfig } from '../shared/config.ts';
 import { composeEdge } from './compose.ts';
+import { quietPinnedSdkWarning } from '../workers/node-warnings.ts';
+
+quietPinnedSdkWarning();
 
 let config;
 try {

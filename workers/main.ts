@@ -1,6 +1,9 @@
 /** Worker entry point (Node): parse configuration once, start, stop on SIGINT/SIGTERM. */
 import { ConfigError, parseWorkerConfig, type WorkerConfig } from '../shared/config.ts';
 import { startWorker } from './worker.ts';
+import { quietPinnedSdkWarning } from './node-warnings.ts';
+
+quietPinnedSdkWarning();
 
 let config: WorkerConfig;
 try {

@@ -157,7 +157,7 @@ async function main() {
   const secrets = devSecrets(opts.dataDir);
   const started: RunningService[] = [];
   let stopping = false;
-  const watch = (s: RunningService) => {
+  const watch = <T extends RunningService>(s: T): T => {
     started.push(s);
     void s.exited.then(({ code, signal }) => {
       if (!stopping) loud(`${s.name} stopped unexpectedly (code ${code}, signal ${signal}). The platform is degraded: see /health. Restart with Ctrl-C and npm start.`);

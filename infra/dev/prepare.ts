@@ -16,7 +16,15 @@ export async function prepareDatabases(
     const applied = await migrateAll({ crm, telemetry, platform });
     let seeded = '';
     if (opts.seed) {
-      const r = await seedDemoIfEmpty({ crm, telemetry, onProgress: (done, total, phase) => opts.onProgress?.(`${phase}: ${done}/${total}`) });
+      let lastPhase = '';
+      const r = await seedDemoIfEmpty({
+        crm, telemetry,
+        onProgress: (done, total, phase) => {
+          if (phase === lastPhase && done < total) return; // one line per phase, not per tick
+          lastPhase = phase;
+          opts.onProgress?.(`seeding ${phase}: ${done}/${total}`);
+        },
+      });
       seeded = r ? `, demo data: ${r.customers} customers, ${r.prostheses} prostheses, ${r.events} telemetry events` : ', demo data present';
     }
     return `${applied.length} migrations applied${seeded}`;

@@ -87,10 +87,10 @@ describe('embedded stack on Node', () => {
   });
 
   it('reports a dead dependency loudly and /health turns 503 naming it', async () => {
-    const redisPid = stack.pids['redis-server'];
+    const redisPid = stack.pids['redis'];
     expect(redisPid).toBeTypeOf('number');
     process.kill(redisPid!, 'SIGKILL');
-    await waitForLine(stack, /redis-server stopped unexpectedly/);
+    await waitForLine(stack, /redis stopped unexpectedly/);
     const res = await fetch(`${stack.edge}/health`);
     const body = await res.json();
     expect(res.status).toBe(503);

@@ -18,8 +18,10 @@ export default class SummaryReporter implements Reporter {
         else if (state === 'failed') failed++;
         else skipped++;
       }
-      if (tests === 0 && mod.state() === 'failed') failed++;
-      else if (mod.errors().length > 0) failed += mod.errors().length;
+      // A failing beforeAll/afterAll marks its tests skipped: count the hook's suite as failed.
+      for (const suite of mod.children.allSuites()) if (suite.errors().length > 0) failed++;
+      if (mod.errors().length > 0) failed += mod.errors().length;
+      else if (tests === 0 && mod.state() === 'failed') failed++;
     }
     failed += unhandledErrors.length;
     this.line = `${passed} passed, ${failed} failed, ${skipped} skipped`;

