@@ -193,17 +193,19 @@ async function main() {
       S3_ENDPOINT: s3.url, S3_REGION: 'us-east-1', S3_ACCESS_KEY_ID: 'S3RVER', S3_SECRET_ACCESS_KEY: 'S3RVER',
       S3_BUCKET_REPORTS: 'reports', S3_FORCE_PATH_STYLE: 'true',
     };
-    const workerPort = opts.workerPort || (await freePort());
-    const worker = await step('worker', async () => watch(await spawnApp('worker', process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
-      ...common, WORKER_HOST: '127.0.0.1', WORKER_PORT: String(workerPort),
-      CRM_DATABASE_URL: dbUrls.crm, TELEMETRY_DATABASE_URL: dbUrls.telemetry, PLATFORM_DATABASE_URL: dbUrls.platform,
-      CHDB_PATH: join(opts.dataDir, 'chdb'),
-    })), (s) => s.url);
-    const edgePort = opts.edgePort || (await freePort());
-    const edgeEnv = { ...common, EDGE_HOST: '127.0.0.1', EDGE_PORT: String(edgePort), WORKER_URL: worker.url };
-    const edge = await step(`edge (${opts.edgeRuntime})`, async () => watch(opts.edgeRuntime === 'deno'
-      ? await spawnApp('edge', join(ROOT, 'node_modules/.bin/deno'), ['run', '--allow-net', '--allow-env', '--allow-read', '--allow-sys', 'edge/main.deno.ts'], edgeEnv)
-      : await spawnApp('edge', process.execPath, ['--import', 'tsx', 'edge/main.node.ts'], edgeEnv)), (s) => s.url);
+    // Worker and edge start side by side: the edge only needs the worker's URL, known up front.
+    const [workerPort, edgePort] = [opts.workerPort || (await freePort()), opts.edgePort || (await freePort())];
+    const edgeEnv = { ...common, EDGE_HOST: '127.0.0.1', EDGE_PORT: String(edgePort), WORKER_URL: `http://127.0.0.1:${workerPort}` };
+    const [worker, edge] = await Promise.all([
+      step('worker', async () => watch(await spawnApp('worker', process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
+        ...common, WORKER_HOST: '127.0.0.1', WORKER_PORT: String(workerPort),
+        CRM_DATABASE_URL: dbUrls.crm, TELEMETRY_DATABASE_URL: dbUrls.telemetry, PLATFORM_DATABASE_URL: dbUrls.platform,
+        CHDB_PATH: join(opts.dataDir, 'chdb'),
+      })), (s) => s.url),
+      step(`edge (${opts.edgeRuntime})`, async () => watch(opts.edgeRuntime === 'deno'
+        ? await spawnApp('edge', join(ROOT, 'node_modules/.bin/deno'), ['run', '--allow-net', '--allow-env', '--allow-read', '--allow-sys', 'edge/main.deno.ts'], edgeEnv)
+        : await spawnApp('edge', process.execPath, ['--import', 'tsx', 'edge/main.node.ts'], edgeEnv)), (s) => s.url),
+    ]);
 
     say('');
     say(color(1, 'BionicPRO is up:'));
