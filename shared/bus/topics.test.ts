@@ -1,0 +1,78 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { BusSchemaError, defineCodec } from './codec.ts';
+import { bionicCodec, cdcTopic, SAGA_TOPICS, type CdcEnvelope } from './topics.ts';
+
+const envelope = (over: Partial<CdcEnvelope> = {}): CdcEnvelope => ({
+  before: null,
+  after: { id: 7, status: 'DRAFT' },
+  op: 'c',
+  source: { lsn: '23861544', txId: 771, schema: 'public', table: 'orders', ts_ms: 1_700_000_000_000 },
+  ts_ms: 1_700_000_000_123,
+  ...over,
+});
+const saga = { messageId: 'm-1', sagaId: 's-1', type: 'APPROVE_ORDER', payload: { orderId: 7 }, ts: 1_700_000_000_000 };
+const reasonOf = (fn: () => unknown) => {
+  try { fn(); } catch (err) { expect(err).toBeInstanceOf(BusSchemaError); return (err as BusSchemaError).reason; }
+  throw new Error('expected a BusSchemaError');
+};
+
+describe('bus codec and topics', () => {
+  it('round-trips CDC envelopes of every operation on crm.public.<table>', () => {
+    const topic = cdcTopic('orders');
+    const cases = [
+      envelope(),
+      envelope({ op: 'r', source: { ...envelope().source, snapshot: 'true' } }),
+      envelope({ op: 'u', before: { id: 7, status: 'DRAFT' }, after: { id: 7, status: 'APPROVED' } }),
+      envelope({ op: 'u', before: null, after: { id: 7 } }),
+      envelope({ op: 'd', before: { id: 7 }, after: null }),
+      envelope({ op: 't', before: null, after: null }),
+    ];
+    for (const e of cases) expect(bionicCodec.decode(topic, bionicCodec.encode(topic, e))).toEqual(e);
+  });
+
+  it('rejects envelopes whose rows do not fit their operation, naming the field', () => {
+    const topic = cdcTopic('orders');
+    expect(reasonOf(() => bionicCodec.encode(topic, envelope({ op: 'd' })))).toMatch(/before: must be a row when op is 'd'.*after: must be null/);
+    expect(reasonOf(() => bionicCodec.encode(topic, envelope({ op: 'c', before: { id: 1 } })))).toMatch(/before: must be null/);
+    expect(reasonOf(() => bionicCodec.encode(topic, envelope({ op: 'x' as 'c' })))).toMatch(/^op:/);
+    expect(reasonOf(() => bionicCodec.encode(topic, { ...envelope(), source: { ...envelope().source, lsn: 123 } }))).toMatch(/source\.lsn/);
+  });
+
+  it('checks saga commands and events on their topics', () => {
+    for (const topic of Object.values(SAGA_TOPICS)) expect(bionicCodec.decode(topic, bionicCodec.encode(topic, saga))).toEqual(saga);
+    expect(reasonOf(() => bionicCodec.encode('saga.events', { ...saga, type: 'approve' }))).toMatch(/type: must be UPPER_SNAKE_CASE/);
+    expect(reasonOf(() => bionicCodec.decode('deals.commands', JSON.stringify({ ...saga, sagaId: undefined })))).toMatch(/sagaId: Required/);
+  });
+
+  it('refuses topics without a schema, and text that is not JSON', () => {
+    expect(bionicCodec.knows('crm.public.orders')).toBe(true);
+    expect(bionicCodec.knows('crm.private.orders')).toBe(false);
+    expect(bionicCodec.knows('saga.events.dlq')).toBe(true);
+    expect(reasonOf(() => bionicCodec.encode('nope', {}))).toBe('no schema is defined for this topic');
+    expect(reasonOf(() => bionicCodec.decode('saga.events', '{"messageId":'))).toMatch(/^not JSON/);
+  });
+
+  it('passes dead-letter values through verbatim', () => {
+    expect(bionicCodec.decode('saga.events.dlq', 'not json at all')).toBe('not json at all');
+    expect(bionicCodec.encode('saga.events.dlq', '{"x":1}')).toBe('{"x":1}');
+    expect(() => bionicCodec.encode('saga.events.dlq', { x: 1 })).toThrow(BusSchemaError);
+  });
+
+  it('encodes the caller\'s value, keeps unknown keys, and lets the first matching route win', () => {
+    const codec = defineCodec([{ topic: 'a', schema: z.object({ n: z.number() }) }, { topic: /^a$/, schema: z.never() }]);
+    expect(codec.encode('a', { n: 1, extra: true })).toBe('{"n":1,"extra":true}');
+  });
+
+  it('lists the same topics as infra/kafka/topics.json, and CDC topics for every CRM table', () => {
+    const file = JSON.parse(readFileSync(new URL('../../infra/kafka/topics.json', import.meta.url), 'utf8')) as { topics: { name: string }[] };
+    const names = file.topics.map((t) => t.name);
+    for (const name of names) expect(bionicCodec.knows(name), name).toBe(true);
+    for (const topic of Object.values(SAGA_TOPICS)) expect(names).toContain(topic);
+    const crm = readFileSync(new URL('../../infra/migrations/crm/001_init.sql', import.meta.url), 'utf8');
+    const tables = [...crm.matchAll(/^CREATE TABLE (\w+)/gm)].map((m) => m[1]!);
+    expect(tables.length).toBeGreaterThan(3);
+    for (const table of tables) expect(names).toContain(cdcTopic(table));
+  });
+});

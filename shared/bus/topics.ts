@@ -1,0 +1,89 @@
+/**
+ * The platform's topics and their value schemas. infra/kafka/topics.json lists the same topics with
+ * their production partition counts and retention (a test keeps the two in step).
+ *
+ * - `crm.public.<table>`: change events from the CRM database, Debezium-shaped, keyed by the row's
+ *   primary key (its text form; a composite key as a JSON array), one topic per table.
+ * - `profile.commands`, `deals.commands`, `notification.commands`: the order saga's commands to its
+ *   participants; `saga.events`: their replies to the orchestrator. Keyed by `sagaId` so one saga's
+ *   messages stay in order; published with a `message-id` header equal to `messageId`.
+ */
+import { z } from 'zod';
+import { defineCodec, type BusCodec } from './codec.ts';
+
+const row = z.record(z.unknown());
+
+/** Debezium's change-event envelope (the `payload` part; the schema part is not sent). */
+export const cdcEnvelopeSchema = z
+  .object({
+    before: row.nullable(),
+    after: row.nullable(),
+    /** create, update, delete, read (snapshot), truncate */
+    op: z.enum(['c', 'u', 'd', 'r', 't']),
+    source: z.object({
+      /** Commit LSN of the transaction as a decimal string (64-bit); ClickHouse's `_version`. */
+      lsn: z.string().regex(/^\d+$/, 'must be a decimal LSN'),
+      txId: z.number().int().nonnegative(),
+      db: z.string().optional(),
+      schema: z.string().min(1),
+      table: z.string().min(1),
+      /** Commit time in the source database. */
+      ts_ms: z.number().int(),
+      snapshot: z.enum(['true', 'last', 'false']).optional(),
+    }),
+    /** When the change was captured. */
+    ts_ms: z.number().int(),
+  })
+  .superRefine((e, ctx) => {
+    const need = (field: 'before' | 'after', present: boolean) => {
+      if ((e[field] !== null) !== present) {
+        ctx.addIssue({ code: 'custom', path: [field], message: `must be ${present ? 'a row' : 'null'} when op is '${e.op}'` });
+      }
+    };
+    if (e.op === 'c' || e.op === 'r') { need('before', false); need('after', true); }
+    if (e.op === 'u') need('after', true);
+    if (e.op === 'd') { need('before', true); need('after', false); }
+    if (e.op === 't') { need('before', false); need('after', false); }
+  });
+export type CdcEnvelope = z.infer<typeof cdcEnvelopeSchema>;
+
+/** Commands and events of the order saga share one envelope. */
+export const sagaMessageSchema = z.object({
+  /** Unique per message; handlers dedupe on it. */
+  messageId: z.string().min(1).max(200),
+  sagaId: z.string().min(1).max(200),
+  /** e.g. `APPROVE_ORDER`, `ORDER_APPROVED` (the saga's transition table names them). */
+  type: z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'must be UPPER_SNAKE_CASE'),
+  payload: z.record(z.unknown()),
+  /** Epoch milliseconds at the producer. */
+  ts: z.number().int().nonnegative(),
+  /** The message this one answers, when it answers one. */
+  causationId: z.string().min(1).optional(),
+});
+export type SagaCommand = z.infer<typeof sagaMessageSchema>;
+export type SagaEvent = SagaCommand;
+
+export const CDC_TOPIC_PATTERN = /^crm\.public\.[a-z_][a-z0-9_]*$/;
+export const cdcTopic = (table: string) => `crm.public.${table}` as const;
+
+export const SAGA_TOPICS = {
+  profileCommands: 'profile.commands',
+  dealsCommands: 'deals.commands',
+  notificationCommands: 'notification.commands',
+  events: 'saga.events',
+} as const;
+
+/** Value type of every platform topic. */
+export type BionicTopics = {
+  [table: `crm.public.${string}`]: CdcEnvelope;
+  'profile.commands': SagaCommand;
+  'deals.commands': SagaCommand;
+  'notification.commands': SagaCommand;
+  'saga.events': SagaEvent;
+};
+
+/** The platform's codec: pass it to `createBus`. */
+export const bionicCodec: BusCodec<BionicTopics> = defineCodec<BionicTopics>([
+  { topic: CDC_TOPIC_PATTERN, schema: cdcEnvelopeSchema },
+  ...Object.values(SAGA_TOPICS).map((topic) => ({ topic, schema: sagaMessageSchema })),
+]);

@@ -1,0 +1,215 @@
+/**
+ * What only the PostgreSQL log can show: gap-free offsets, publishing in OLTP-port transactions,
+ * NOTIFY wake-ups, takeover after a dropped session, retention, dedupe, and the outbox relay the
+ * Kafka adapter uses for publishes inside transactions.
+ */
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPostgresOltp } from '../../workers/adapters/oltp-postgres.ts';
+import { bionicCodec } from '../../shared/bus/topics.ts';
+import { firstDeliveries } from '../../workers/bus/dedupe.ts';
+import { createBus, loadTopicSpecs } from '../../workers/bus/index.ts';
+import { startOutboxRelay, writeOutbox } from '../../workers/bus/outbox-relay.ts';
+import { createPostgresBus, type PostgresBus } from '../../workers/bus/postgres-bus.ts';
+import { startPlatformDb, type PlatformDb } from '../support/platform-db.ts';
+import { Collector, eventually, newGroup, newTopic, testCodec, type TestTopics } from './bus-support.ts';
+
+const PARTITIONS = 4;
+let db: PlatformDb;
+let url = '';
+let sql: postgres.Sql;
+const inTransaction: PlatformDb['transaction'] = (fn, outcome) => db.transaction(fn, outcome);
+
+beforeAll(async () => {
+  db = await startPlatformDb('bus-postgres');
+  ({ url, sql } = db);
+}, 120_000);
+afterAll(async () => { await db?.stop(); }, 60_000);
+
+const pgBus = () => createPostgresBus<TestTopics>({
+  url, codec: testCodec, defaultPartitions: PARTITIONS, poolMax: 4, retention: false, pollIntervalMs: 120_000, rebalanceIntervalMs: 150,
+});
+
+describe('postgres log: storage and coordination', () => {
+  let bus: PostgresBus<TestTopics>;
+  beforeAll(async () => { bus = await pgBus(); }, 60_000);
+  afterAll(async () => { await bus?.close(); }, 60_000);
+
+  it('gives every partition gap-free offsets under concurrent publishers', async () => {
+    const topic = newTopic('gapless');
+    await Promise.all(Array.from({ length: 12 }, async (_, w) => {
+      for (let i = 0; i < 30; i++) {
+        await bus.publish(topic, Array.from({ length: 1 + (i % 4) }, (_, j) => ({ key: `w${w}-${j}`, value: { seq: i } })));
+      }
+    }));
+    const rows = await sql`
+      SELECT m.partition, count(*)::int AS n, min(m.msg_offset)::int AS lo, max(m.msg_offset)::int AS hi, p.next_offset::int AS next
+      FROM bus_messages m JOIN bus_topics t ON t.id = m.topic_id
+      JOIN bus_partitions p ON p.topic_id = m.topic_id AND p.partition = m.partition
+      WHERE t.name = ${topic} GROUP BY m.partition, p.next_offset`;
+    expect(rows.reduce((s, r) => s + r.n, 0)).toBe(12 * (8 * 1 + 8 * 2 + 7 * 3 + 7 * 4));
+    for (const r of rows) expect(r).toMatchObject({ lo: 0, hi: r.n - 1, next: r.n });
+  });
+
+  it('publishes inside the OLTP port\'s transactions too', async () => {
+    const oltp = createPostgresOltp(url, { max: 2 });
+    const topic = newTopic('oltp');
+    try {
+      await oltp.transaction((tx) => bus.publish(topic, [{ key: 'k', value: { seq: 1 } }], { tx }));
+      await oltp.transaction(async (tx) => {
+        await bus.publish(topic, [{ key: 'k', value: { seq: 2 } }], { tx });
+        throw new Error('roll back');
+      }).catch(() => {});
+    } finally {
+      await oltp.close();
+    }
+    const lag = await bus.lag(newGroup('oltp'), [topic]);
+    expect(lag.reduce((s, p) => s + p.lag, 0)).toBe(1);
+  });
+
+  it('wakes an idle consumer within milliseconds, without polling', async () => {
+    const topic = newTopic('wake');
+    const got = new Collector();
+    const sub = await bus.subscribe({ group: newGroup('wake'), topics: [topic], handler: got.handler });
+    try {
+      for (let i = 0; i < 5; i++) {
+        const t0 = performance.now();
+        await bus.publish(topic, [{ key: `k${i}`, value: { seq: i } }]);
+        await got.until(i + 1);
+        expect(performance.now() - t0).toBeLessThan(1_000);
+      }
+    } finally {
+      await sub.stop();
+    }
+  });
+
+  it('takes over the partitions of a consumer whose connection was killed', async () => {
+    const topic = newTopic('killed');
+    const group = newGroup('killed');
+    const other = await pgBus();
+    const all = new Collector();
+    const subA = await bus.subscribe({ group, topics: [topic], handler: all.handler });
+    const subB = await other.subscribe({ group, topics: [topic], handler: all.handler });
+    try {
+      await eventually(() => subA.assignment().length === 2 && subB.assignment().length === 2, 'a split');
+      const [victim] = await sql`SELECT pid FROM pg_locks l JOIN bus_groups g ON l.classid = (2 * g.id + 1)::oid
+        WHERE g.name = ${group} AND l.locktype = 'advisory' AND l.objsubid = 2
+          AND l.objid::int % 4096 = ${subB.assignment()[0]!.partition} LIMIT 1`;
+      await sql`SELECT pg_terminate_backend(${victim!.pid})`;
+      await bus.publish(topic, Array.from({ length: 40 }, (_, i) => ({ key: `key-${i}`, value: { seq: i } })));
+      await all.when(() => new Set(all.messages.map((m) => m.value.seq)).size === 40, 'all 40 after the kill');
+      await eventually(() => subA.assignment().length + subB.assignment().length === PARTITIONS, 'a full assignment again');
+    } finally {
+      await subA.stop();
+      await subB.stop();
+      await other.close();
+    }
+  });
+
+  it('retention deletes only what every group has passed, and only after the minimum age', async () => {
+    const topic = newTopic('retention');
+    const fast = newGroup('fast'), slow = newGroup('slow');
+    const count = async () => Number((await sql`SELECT count(*) FROM bus_messages m JOIN bus_topics t ON t.id = m.topic_id WHERE t.name = ${topic}`)[0]!.count);
+    const drain = async (n: number) => {
+      const got = new Collector();
+      const sub = await bus.subscribe({ group: fast, topics: [topic], handler: got.handler });
+      await got.until(n);
+      await sub.stop();
+    };
+    await bus.publish(topic, Array.from({ length: 20 }, (_, i) => ({ key: 'one-key', value: { seq: i } })));
+    await drain(20);
+    await bus.cleanup({ minAgeMs: 0 });
+    expect(await count()).toBe(0); // only `fast` has offsets, and it read everything
+    await bus.publish(topic, Array.from({ length: 10 }, (_, i) => ({ key: 'one-key', value: { seq: 100 + i } })));
+    await drain(10);
+    // `slow` joins now (at the log start, 20) and gets through 4 of the 10 before its handler stalls.
+    let taken = 0;
+    const done = new Collector();
+    const slowSub = await bus.subscribe({
+      group: slow, topics: [topic], maxBatchSize: 4,
+      retry: { maximumAttempts: 1_000, initialIntervalMs: 60_000, maximumIntervalMs: 60_000 },
+      handler: async (b) => {
+        if (taken >= 4) throw new Error('stalled');
+        taken += b.length;
+        done.add(b);
+      },
+    });
+    await done.until(4);
+    await eventually(async () => (await bus.lag(slow, [topic])).some((p) => p.committedOffset === '24'), 'the slow commit');
+    await bus.cleanup({ minAgeMs: 60_000 });
+    expect(await count()).toBe(10); // passed by both groups, but too young
+    await bus.cleanup({ minAgeMs: 0 });
+    expect(await count()).toBe(6); // `fast` read all 30, `slow` only up to 24
+    await slowSub.stop();
+    expect((await bus.lag(slow, [topic])).reduce((s, p) => s + p.lag, 0)).toBe(6);
+    const fresh = await bus.lag(newGroup('late'), [topic]);
+    expect(fresh.reduce((s, p) => s + p.lag, 0)).toBe(6); // a new group starts at the retained start
+  });
+
+  it('dedupe: firstDeliveries splits fresh from duplicate and records nothing when the transaction rolls back', async () => {
+    const ms = ['a', 'b', 'a', 'c'].map((id) => ({ id }));
+    await inTransaction(async (tx) => {
+      expect(await firstDeliveries(tx, 'dedupe-test', ms.slice(0, 1))).toEqual({ fresh: [{ id: 'a' }], duplicates: [] });
+    }, 'rollback');
+    await inTransaction(async (tx) => {
+      const r = await firstDeliveries(tx, 'dedupe-test', ms);
+      expect(r.fresh.map((m) => m.id)).toEqual(['a', 'b', 'c']);
+      expect(r.duplicates).toHaveLength(1);
+      expect(r.duplicates[0]).toBe(ms[2]);
+    }, 'commit');
+    const again = await firstDeliveries(sql, 'dedupe-test', [{ id: 'b' }, { id: 'd' }]);
+    expect(again.fresh.map((m) => m.id)).toEqual(['d']);
+    expect((await firstDeliveries(sql, 'other-consumer', [{ id: 'b' }])).fresh).toHaveLength(1);
+  });
+});
+
+describe('outbox relay (the Kafka adapter\'s publishes inside transactions)', () => {
+  it('relays what committed, in order, once the broker took it; nothing that rolled back', async () => {
+    const sent: { topic: string; keys: string[]; headers: unknown }[] = [];
+    let failures = 1;
+    const relayed = new Collector();
+    const relay = await startOutboxRelay({
+      sql, pollIntervalMs: 120_000,
+      send: async (topic, messages) => {
+        if (failures-- > 0) throw new Error('broker unavailable'); // the first hand-over fails: rows must stay
+        sent.push({ topic, keys: messages.map((m) => m.key), headers: messages[0]!.headers });
+        relayed.add(messages.map((m, i) => ({ topic, partition: 0, offset: String(i), key: m.key, value: { seq: i }, headers: {}, timestamp: new Date(), id: m.key })));
+      },
+    });
+    try {
+      const msg = (key: string, headers?: Record<string, string>) => ({ key, value: '{"seq":1}', headers });
+      await inTransaction((tx) => writeOutbox(tx, 'test.outbox.a', [msg('rolled-back')]), 'rollback');
+      await inTransaction(async (tx) => {
+        await writeOutbox(tx, 'test.outbox.a', [msg('a1', { h: '1' }), msg('a2')]);
+        await writeOutbox(tx, 'test.outbox.b', [msg('b1')]);
+        await writeOutbox(tx, 'test.outbox.a', [msg('a3')]);
+      }, 'commit');
+      await relayed.until(4);
+      expect(sent).toEqual([
+        { topic: 'test.outbox.a', keys: ['a1', 'a2'], headers: { h: '1' } },
+        { topic: 'test.outbox.b', keys: ['b1'], headers: null },
+        { topic: 'test.outbox.a', keys: ['a3'], headers: null },
+      ]);
+      await eventually(async () => Number((await sql`SELECT count(*) FROM bus_outbox`)[0]!.count) === 0, 'the outbox to empty');
+      expect(await relay.drain()).toBe(0);
+    } finally {
+      await relay.stop();
+    }
+  });
+});
+
+describe('createBus', () => {
+  it('picks the PostgreSQL log without KAFKA_BROKERS and creates the production topics and their DLQs', async () => {
+    const topics = await loadTopicSpecs();
+    expect(topics.find((t) => t.name === 'saga.events.dlq')).toMatchObject({ partitions: 12, retentionMs: 2_592_000_000 });
+    const bus = await createBus({ defaultPartitions: 8, retentionMinAgeMs: 3_600_000 }, { platformUrl: url, codec: bionicCodec, topics });
+    try {
+      expect(bus.kind).toBe('postgres');
+      const rows = await sql`SELECT name, partitions, retention_ms FROM bus_topics WHERE name = ANY(${topics.map((t) => t.name)})`;
+      expect(rows).toHaveLength(topics.length);
+      expect(rows.find((r) => r.name === 'crm.public.orders')).toMatchObject({ partitions: 12, retention_ms: '604800000' });
+    } finally {
+      await bus.close();
+    }
+  });
+});

@@ -1,0 +1,154 @@
+/**
+ * SQL over the PostgreSQL log (tables in infra/migrations/platform/002_bus.sql): topics, appends,
+ * fetches, group offsets, lag and retention. No state beyond caches of immutable ids.
+ */
+import type postgres from 'postgres';
+import type { BusHeaders, PartitionLag, TopicSpec } from '../../shared/ports/bus.ts';
+import type { OltpQueryable } from '../../shared/ports/oltp.ts';
+import { partitionFor } from '../../shared/bus/partition.ts';
+import { BusError, messageIdOf, type RawMessage } from './consume.ts';
+import { APPEND, APPEND_ONE, COMMIT, FETCH, LAG, POSITION } from './pg-statements.ts';
+
+/** Where a publish can run: the bus's pool, a postgres.js transaction, or the OLTP port's transaction. */
+export type PgTx = postgres.Sql | postgres.TransactionSql | OltpQueryable;
+type Row = Record<string, unknown>;
+export type Exec = (text: string, params: unknown[]) => Promise<Row[]>;
+
+export function execOf(db: PgTx): Exec {
+  if (typeof db === 'function') return (text, params) => db.unsafe(text, params as never, { prepare: true }) as unknown as Promise<Row[]>;
+  return (text, params) => db.query(text, params);
+}
+
+export interface TopicInfo { id: number; name: string; partitions: number }
+export interface StoredMessage { key: string; value: string; headers?: BusHeaders | null }
+
+/** The consumer's session ended, so it no longer owns the partition; another consumer will redo the work. */
+export class PartitionLostError extends BusError {
+  override readonly name = 'PartitionLostError';
+}
+
+export interface Commit {
+  group: number;
+  topic: TopicInfo;
+  partition: number;
+  next: number;
+  /** Backend pid of the session holding the partition's lock. */
+  pid: number;
+  deadLetters?: readonly StoredMessage[];
+  dlqTopic?: TopicInfo;
+}
+
+function columns(topic: TopicInfo, messages: readonly StoredMessage[]): unknown[] {
+  return [
+    topic.id,
+    messages.map((m) => partitionFor(m.key, topic.partitions)),
+    messages.map((m) => m.key),
+    messages.map((m) => m.value),
+    messages.map((m) => (m.headers && Object.keys(m.headers).length ? JSON.stringify(m.headers) : null)),
+  ];
+}
+
+export class PgLog {
+  private readonly topics = new Map<string, Promise<TopicInfo>>();
+  private readonly groups = new Map<string, Promise<number>>();
+
+  constructor(readonly sql: postgres.Sql, private readonly defaultPartitions: number) {}
+
+  /** The topic's ids, creating it with the default partition count on first use. */
+  topic(name: string, spec?: TopicSpec): Promise<TopicInfo> {
+    let info = this.topics.get(name);
+    if (!info) {
+      info = this.loadOrCreate(spec ?? { name, partitions: this.defaultPartitions });
+      this.topics.set(name, info);
+      info.catch(() => this.topics.delete(name));
+    }
+    return info;
+  }
+
+  // Always on the bus's own pool: a publish inside a transaction that rolls back must not take the topic with it.
+  private async loadOrCreate(spec: TopicSpec): Promise<TopicInfo> {
+    const find = () => this.sql<TopicInfo[]>`SELECT id, name, partitions FROM bus_topics WHERE name = ${spec.name}`;
+    let [found] = await find();
+    if (!found) {
+      await this.sql.begin(async (tx) => {
+        await tx`INSERT INTO bus_topics (name, partitions, retention_ms)
+          VALUES (${spec.name}, ${spec.partitions}, ${spec.retentionMs ?? null}) ON CONFLICT (name) DO NOTHING`;
+        await tx`INSERT INTO bus_partitions (topic_id, partition)
+          SELECT id, generate_series(0, partitions - 1) FROM bus_topics WHERE name = ${spec.name} ON CONFLICT DO NOTHING`;
+      });
+      [found] = await find();
+    }
+    if (!found) throw new BusError(`topic ${spec.name} could not be created`);
+    return found;
+  }
+
+  group(name: string): Promise<number> {
+    let id = this.groups.get(name);
+    if (!id) {
+      id = (async () => {
+        await this.sql`INSERT INTO bus_groups (name) VALUES (${name}) ON CONFLICT (name) DO NOTHING`;
+        const [row] = await this.sql<{ id: number }[]>`SELECT id FROM bus_groups WHERE name = ${name}`;
+        return row!.id;
+      })();
+      this.groups.set(name, id);
+      id.catch(() => this.groups.delete(name));
+    }
+    return id;
+  }
+
+  /** Appends already-encoded messages in one statement on `exec` (the pool or a caller's transaction). */
+  async append(exec: Exec, topic: TopicInfo, messages: readonly StoredMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    const cols = columns(topic, messages);
+    const partitions = cols[1] as number[];
+    const [row] = partitions.every((p) => p === partitions[0])
+      ? await exec(APPEND_ONE, [topic.id, partitions[0], cols[2], cols[3], cols[4]])
+      : await exec(APPEND, [...cols, null, null, null, null, null]);
+    if (row?.n !== messages.length) throw new BusError(`${topic.name}: stored ${String(row?.n)} of ${messages.length} messages`);
+  }
+
+  /**
+   * Commits `next` as the group's offset on a partition, with its dead letters, in one statement on
+   * the consumer's session; throws {@link PartitionLostError} when `pid` is not that session any more.
+   */
+  async commit(exec: Exec, c: Commit): Promise<void> {
+    const dlq = c.deadLetters ?? [];
+    const target = c.dlqTopic ?? c.topic;
+    const [row] = dlq.length === 0
+      ? await exec(COMMIT, [c.group, c.topic.id, c.partition, c.next, c.pid])
+      : await exec(APPEND, [...columns(target, dlq), c.pid, c.group, c.topic.id, c.partition, c.next]);
+    if (!row || Number(row.committed) !== 1) throw new PartitionLostError(`${c.topic.name}[${c.partition}]: the consumer session holding it has ended`);
+    if (dlq.length && row.n !== dlq.length) throw new BusError(`${target.name}: stored ${String(row.n)} of ${dlq.length} dead letters`);
+  }
+
+  async fetch(topic: TopicInfo, partition: number, from: number, limit: number): Promise<RawMessage[]> {
+    const rows = await this.sql.unsafe(FETCH, [topic.id, partition, from, limit], { prepare: true });
+    return rows.map((r) => {
+      const m = {
+        topic: topic.name, partition, offset: String(r.msg_offset), key: r.key as string, value: r.value as string,
+        headers: (r.headers ?? {}) as BusHeaders, timestamp: new Date(r.at as number), id: '',
+      };
+      m.id = messageIdOf(m);
+      return m;
+    });
+  }
+
+  /** The group's next offset on a partition, recording the starting point on first claim (fenced by `pid`). */
+  async position(exec: Exec, c: Omit<Commit, 'next'> & { fromBeginning: boolean }): Promise<number> {
+    const [row] = await exec(POSITION, [c.group, c.topic.id, c.partition, c.fromBeginning, c.pid]);
+    if (!row) throw new PartitionLostError(`${c.topic.name}[${c.partition}]: the consumer session holding it has ended`);
+    return Number(row.next_offset);
+  }
+
+  async lag(group: string, topics?: readonly string[]): Promise<PartitionLag[]> {
+    const rows = await this.sql.unsafe(LAG, [group, topics ? [...topics] : null]);
+    return rows.map((r) => {
+      const committed = r.committed === null ? null : String(r.committed);
+      const end = Number(r.end_offset);
+      return {
+        group, topic: r.topic as string, partition: r.partition as number, committedOffset: committed,
+        endOffset: String(r.end_offset), lag: end - Number(committed ?? r.start_offset),
+      };
+    });
+  }
+}

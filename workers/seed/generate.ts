@@ -1,0 +1,127 @@
+/**
+ * Synthetic data generator: realistic CRM and telemetry volumes for demos, tests and benchmarks.
+ * Deterministic for a seed and an `end` date; bulk-loads with COPY. Expects migrated databases.
+ *
+ * The CRM part commits in one transaction, the telemetry part in another. A CRM advisory lock makes
+ * concurrent generators (two workers seeding a demo at once) take turns: the second finds the data.
+ */
+import type postgres from 'postgres';
+import { MODELS } from './catalogue.ts';
+import { copyInto } from './copy.ts';
+import { planCrm } from './crm-data.ts';
+import { BATCH_COLUMNS, EVENT_COLUMNS, deviceTelemetry } from './telemetry-data.ts';
+
+const DAY = 86_400_000;
+
+/** The generator was asked for something it cannot do (bad options, non-empty databases). */
+export class SeedError extends Error {
+  override readonly name = 'SeedError';
+  constructor(readonly code: 'INVALID_OPTIONS' | 'NOT_EMPTY', message: string) {
+    super(message);
+  }
+}
+
+export interface GenerateOptions {
+  crm: postgres.Sql;
+  telemetry: postgres.Sql;
+  customers: number;
+  /** Days of telemetry, ending with the UTC day that contains `end`. */
+  days: number;
+  /** Average actions per device per day (default 200); real days vary around it. */
+  eventsPerDay?: number;
+  seed?: number;
+  /** Regions customers are spread over (default `['eu']`): sets phone formats and daily rhythm. */
+  regions?: string[];
+  /** Last instant of generated telemetry (default: now). */
+  end?: Date;
+  /** Replace existing customers and telemetry instead of refusing to run. */
+  reset?: boolean;
+  /** Called as work proceeds; phases are `crm` and `telemetry` (units: devices). */
+  onProgress?: (done: number, total: number, phase: string) => void;
+}
+
+export interface GenerateResult { customers: number; prostheses: number; events: number }
+
+function validate(o: GenerateOptions) {
+  const int = (name: string, v: number | undefined, min: number, max: number) => {
+    if (v !== undefined && (!Number.isInteger(v) || v < min || v > max)) throw new SeedError('INVALID_OPTIONS', `${name} must be an integer from ${min} to ${max}, got ${v}`);
+  };
+  int('customers', o.customers, 1, 10_000_000);
+  int('days', o.days, 1, 3650);
+  int('eventsPerDay', o.eventsPerDay, 1, 100_000);
+  int('seed', o.seed, -(2 ** 31), 2 ** 32 - 1);
+  if (o.regions && (o.regions.length === 0 || o.regions.some((r) => !/^[a-z]{2,16}$/.test(r)))) {
+    throw new SeedError('INVALID_OPTIONS', 'regions must be a non-empty list of lower-case region codes');
+  }
+  if (o.end && Number.isNaN(o.end.getTime())) throw new SeedError('INVALID_OPTIONS', 'end must be a valid date');
+}
+
+/** Generates and loads the data set; throws {@link SeedError} if the databases already hold data (unless `reset`). */
+export async function generate(opts: GenerateOptions): Promise<GenerateResult> {
+  return (await run(opts, false))!;
+}
+
+/** Seeds a small demo set (20 customers × 14 days by default) only when CRM has no customers; `null` when it had. */
+export async function seedDemoIfEmpty(
+  opts: Omit<GenerateOptions, 'customers' | 'days' | 'reset'> & { customers?: number; days?: number },
+): Promise<GenerateResult | null> {
+  return run({ customers: 20, days: 14, eventsPerDay: 150, ...opts, reset: false }, true);
+}
+
+async function run(opts: GenerateOptions, onlyIfEmpty: boolean): Promise<GenerateResult | null> {
+  validate(opts);
+  const { crm, telemetry, customers, days, reset = false, onProgress = () => {} } = opts;
+  const seed = opts.seed ?? 1;
+  const eventsPerDay = opts.eventsPerDay ?? 200;
+  const endMs = (opts.end ?? new Date()).getTime();
+  const startMs = Math.floor(endMs / DAY) * DAY - (days - 1) * DAY;
+
+  if (!reset && !onlyIfEmpty && (await telemetry`SELECT 1 FROM telemetry_events LIMIT 1`).length > 0) {
+    throw new SeedError('NOT_EMPTY', 'the telemetry database already has events; reset to replace them');
+  }
+  onProgress(0, 1, 'crm');
+  const plan = await crm.begin(async (tx) => {
+    await tx`SELECT pg_advisory_xact_lock(hashtext('bionicpro:seed'))`;
+    if (reset) {
+      await tx`TRUNCATE orders, customer_accounts, prostheses, customers RESTART IDENTITY`;
+    } else if ((await tx`SELECT 1 FROM customers LIMIT 1`).length > 0) {
+      if (onlyIfEmpty) return null;
+      throw new SeedError('NOT_EMPTY', 'the CRM database already has customers; reset to replace them');
+    }
+    const models = await tx<{ id: number; name: string }[]>`
+      INSERT INTO prosthesis_models ${tx(MODELS.map(({ name, kind, manufacturer, price }) => ({ name, kind, manufacturer, price })))}
+      ON CONFLICT (name) DO UPDATE SET kind = EXCLUDED.kind
+      RETURNING id, name`;
+    const p = planCrm({
+      seed, customers, regions: opts.regions ?? ['eu'], start: new Date(startMs), end: new Date(endMs),
+      eventsPerDay, modelIds: new Map(models.map((m) => [m.name, m.id])),
+    });
+    await p.load(tx);
+    return p;
+  });
+  if (!plan) return null;
+  onProgress(1, 1, 'crm');
+
+  let events = 0;
+  const devices = plan.devices;
+  await telemetry.begin(async (tx) => {
+    if (reset) await tx`TRUNCATE telemetry_events, telemetry_batches`;
+    const iso = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+    await tx`SELECT telemetry_ensure_partitions(${iso(startMs - DAY)}::date, ${iso(endMs + DAY)}::date)`;
+    const batches: string[] = [];
+    const o = { seed, startMs, endMs, days, eventsPerDay };
+    async function* lines() {
+      for (let i = 0; i < devices.length; i++) {
+        const t = deviceTelemetry(devices[i]!, o);
+        yield* t.days;
+        events += t.count();
+        for (const b of t.batches) batches.push(b);
+        onProgress(i + 1, devices.length, 'telemetry');
+      }
+    }
+    onProgress(0, devices.length, 'telemetry');
+    await copyInto(tx, 'telemetry_events', EVENT_COLUMNS, lines());
+    await copyInto(tx, 'telemetry_batches', BATCH_COLUMNS, batches);
+  });
+  return { customers: plan.customers.length, prostheses: devices.length, events };
+}
