@@ -13,12 +13,15 @@ const log = createLogger({ level: 'silent' });
 const worker = createWorkerApp({ ports: {}, log, health: async () => ({ status: 'ok', dependencies: {} }) });
 const toWorker: typeof fetch = (input, init) => Promise.resolve(worker.request(String(input), init));
 
+// Sign-in and rate limits need a real KV and identity provider: tests/e2e/auth-*.test.ts cover them.
+// Here sign-in is off (every caller anonymous) and limits are off, so only routing is under test.
 function edge(opts: { kv?: object; store?: object; fetch?: typeof fetch } = {}) {
   return createEdgeApp({
     kv: (opts.kv ?? up) as Kv, objectStore: (opts.store ?? up) as ObjectStore, log,
-    workerUrl: 'http://worker.test', fetch: opts.fetch ?? toWorker,
+    workerUrl: 'http://worker.test', fetch: opts.fetch ?? toWorker, publicUrl: 'http://edge.test', rateLimits: null,
   });
 }
+const sameOrigin = { origin: 'http://edge.test', 'x-bionic-csrf': '1' };
 const clientFor = (app: ReturnType<typeof edge>) =>
   createBionicClient({ url: 'http://edge.test/trpc', fetch: (input, init) => Promise.resolve(app.request(String(input), init)) });
 
@@ -74,8 +77,28 @@ describe('edge app', () => {
   });
 
   it('bad input to a procedure is a 4xx, not a 500', async () => {
-    const res = await edge().request('/trpc/health.check', { method: 'POST', body: '{not json', headers: { 'content-type': 'application/json' } });
+    const res = await edge().request('/trpc/health.check', { method: 'POST', body: '{not json', headers: { 'content-type': 'application/json', ...sameOrigin } });
     expect(res.status).toBeGreaterThanOrEqual(400);
     expect(res.status).toBeLessThan(500);
+    expect(res.status).not.toBe(403); // it got past the CSRF guard: the input is what was refused
+  });
+
+  it('refuses state-changing requests without a same-origin Origin and the CSRF header (403)', async () => {
+    const post = (headers: Record<string, string>) =>
+      edge().request('/trpc/health.check', { method: 'POST', body: '{}', headers: { 'content-type': 'application/json', ...headers } });
+    const attempts: Record<string, string>[] = [{}, { 'x-bionic-csrf': '1' }, { origin: 'http://evil.test', 'x-bionic-csrf': '1' }, { origin: 'http://edge.test' }, { origin: 'null', 'x-bionic-csrf': '1' }];
+    for (const headers of attempts) {
+      const res = await post(headers);
+      expect(res.status, JSON.stringify(headers)).toBe(403);
+      expect(JSON.stringify(await res.json())).toContain('FORBIDDEN');
+    }
+    const logout = await edge().request('/auth/logout', { method: 'POST' });
+    expect(logout.status).toBe(403);
+  });
+
+  it('without an identity provider, sign-in answers 503 and nobody is signed in', async () => {
+    expect((await edge().request('/auth/login')).status).toBe(503);
+    const me = await edge().request('/trpc/me.get', { headers: { cookie: '__Host-session=' + 'a'.repeat(43) } });
+    expect(me.status).toBe(401);
   });
 });

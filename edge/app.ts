@@ -2,17 +2,22 @@
  * The edge: a Hono app built only on Web APIs (runs on Deno, Node and edge runtimes).
  * Serves edge procedures itself and forwards worker procedures to the worker pool.
  */
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { requestId } from 'hono/request-id';
 import { isWorkerPath } from '../router/paths.ts';
 import { appRouter, edgeRouter } from '../router/root.ts';
 import { procedurePaths, serveTrpc, TRPCError, trpcErrorResponse } from '../router/http.ts';
-import type { Identity } from '../router/context.ts';
+import type { JWTVerifyGetKey } from 'jose';
+import type { EdgeAuthConfig } from '../shared/config.ts';
 import { checkHealth } from '../shared/health.ts';
 import type { Logger } from '../shared/log.ts';
 import type { Kv, ObjectStore } from '../shared/ports/index.ts';
 import { accessLog } from './middleware/access-log.ts';
+import { createEdgeAuth } from './auth/index.ts';
+import type { AuthVariables } from './auth/middleware.ts';
+import { refuse } from './auth/respond.ts';
+import { DEFAULT_RATE_LIMITS, type RateLimitSettings } from './auth/rate-limit.ts';
 
 export interface EdgeDeps {
   kv: Kv;
@@ -22,9 +27,21 @@ export interface EdgeDeps {
   workerUrl: string;
   fetch?: typeof fetch;
   healthTimeoutMs?: number;
+  /** Sign-in (OIDC, sessions, sealed tokens). Absent or null: sign-in is disabled, every caller is anonymous. */
+  auth?: EdgeAuthConfig | null;
+  /** The edge's public URL (redirect URIs, CSRF origin, return-to); required with `auth`. */
+  publicUrl?: string;
+  /** Defaults to {@link DEFAULT_RATE_LIMITS}; null turns rate limiting off (routing tests only). */
+  rateLimits?: RateLimitSettings | null;
+  /** The caller's address, from the runtime (see edge/main.*.ts) or a trusted proxy header. */
+  clientIp?: (c: Context) => string | undefined;
+  /** Edge clock in epoch seconds (session timeouts, refresh timing). */
+  now?: () => number;
+  /** Pins the provider's verification keys (tests); by default they are fetched from its JWKS URL. */
+  jwks?: JWTVerifyGetKey;
 }
 
-export type EdgeEnv = { Variables: { requestId: string; log: Logger; identity: Identity | null } };
+export type EdgeEnv = { Variables: { requestId: string } & AuthVariables };
 
 const FORWARDED_HEADERS = ['content-type', 'accept', 'trpc-accept', 'trpc-batch-mode', 'x-request-id'];
 
@@ -46,13 +63,21 @@ export function createEdgeApp(deps: EdgeDeps): Hono<EdgeEnv> {
       deps.healthTimeoutMs,
     );
 
+  const auth = createEdgeAuth({
+    kv: deps.kv, log: deps.log, publicUrl: deps.publicUrl, config: deps.auth ?? null,
+    rateLimits: deps.rateLimits === undefined ? DEFAULT_RATE_LIMITS : deps.rateLimits,
+    clientIp: deps.clientIp, now: deps.now, jwks: deps.jwks,
+  });
+
   app.use(requestId({ generator: () => crypto.randomUUID() }));
   app.use(async (c, next) => {
     c.set('log', deps.log.child({ requestId: c.get('requestId') }));
-    c.set('identity', null); // the auth layer fills this from the session cookie
     await next();
   });
   app.use(accessLog());
+  app.use(auth.csrf);
+  app.use(auth.middleware);
+  app.route('/auth', auth.routes);
 
   app.get('/health', async (c) => {
     const report = await health();
@@ -76,10 +101,14 @@ export function createEdgeApp(deps: EdgeDeps): Hono<EdgeEnv> {
         code: 'BAD_REQUEST', message: 'A batch may not mix edge and worker procedures; use createBionicClient, which splits them',
       }));
     }
-    return forwardToWorker(c.req.raw, c.get('requestId'), c.get('log'));
+    // An expired token the provider could not renew would only earn UNAUTHORIZED from the workers.
+    if (c.get('sessionStale')) return refuse(c, 503, 'The identity provider is unavailable; please retry shortly', { 'retry-after': '5' });
+    const session = c.get('session');
+    const tokens = session && auth.sessions ? await auth.sessions.tokens(session) : null;
+    return forwardToWorker(c.req.raw, c.get('requestId'), c.get('log'), tokens?.accessToken ?? null);
   });
 
-  async function forwardToWorker(req: Request, reqId: string, log: Logger): Promise<Response> {
+  async function forwardToWorker(req: Request, reqId: string, log: Logger, accessToken: string | null): Promise<Response> {
     const incoming = new URL(req.url);
     const target = new URL(incoming.pathname + incoming.search, deps.workerUrl);
     const headers = new Headers();
@@ -88,7 +117,8 @@ export function createEdgeApp(deps: EdgeDeps): Hono<EdgeEnv> {
       if (v) headers.set(h, v);
     }
     headers.set('x-request-id', reqId);
-    // The auth layer adds `authorization: Bearer <access token>` here; the browser never sends one.
+    // The user's access token travels only edge → worker; the browser never holds one.
+    if (accessToken) headers.set('authorization', `Bearer ${accessToken}`);
     const retry = req.clone();
     try {
       const body = req.method === 'GET' || req.method === 'HEAD' ? undefined : await req.arrayBuffer();

@@ -1,20 +1,34 @@
 /**
  * Composition root shared by the edge entry points: configuration in, app out.
- * Runtime-specific entry points only read their environment and start a server.
+ * Runtime-specific entry points only read their environment, say how to find the caller's
+ * address on their runtime, and start a server.
  */
+import type { Context } from 'hono';
 import type { EdgeConfig } from '../shared/config.ts';
 import { createLogger } from '../shared/log.ts';
 import { createEdgeApp } from './app.ts';
 import { createUpstashKv } from './adapters/kv-upstash.ts';
 import { createS3ObjectStore } from './adapters/object-store-s3.ts';
 
-export function composeEdge(config: EdgeConfig) {
+export interface EdgeRuntime {
+  /** The socket's remote address on this runtime (Node: @hono/node-server/conninfo, Deno: hono/deno). */
+  remoteAddress?: (c: Context) => string | undefined;
+}
+
+export function composeEdge(config: EdgeConfig, runtime: EdgeRuntime = {}) {
   const log = createLogger({ level: config.logLevel, base: { service: 'edge' } });
+  if (!config.auth) log.warn('sign-in is disabled: OIDC_ISSUER is not set, every caller is anonymous');
+  const header = config.clientIpHeader;
   const app = createEdgeApp({
     kv: createUpstashKv(config.kv),
     objectStore: createS3ObjectStore(config.objectStore),
     workerUrl: config.workerUrl,
     log,
+    auth: config.auth,
+    publicUrl: config.publicUrl,
+    rateLimits: config.rateLimits,
+    // Behind a proxy the socket is the proxy: then only the header it sets names the client.
+    clientIp: header ? (c) => c.req.header(header)?.split(',')[0]?.trim() : runtime.remoteAddress,
   });
   return { app, log };
 }

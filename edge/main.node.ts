@@ -1,5 +1,6 @@
 /** Edge entry point for Node (`@hono/node-server`). */
 import { serve } from '@hono/node-server';
+import { getConnInfo } from '@hono/node-server/conninfo';
 import { ConfigError, parseEdgeConfig } from '../shared/config.ts';
 import { composeEdge } from './compose.ts';
 import { quietPinnedSdkWarning } from '../workers/node-warnings.ts';
@@ -14,7 +15,7 @@ try {
   console.error(err.message);
   process.exit(2);
 }
-const { app, log } = composeEdge(config);
+const { app, log } = composeEdge(config, { remoteAddress: (c) => getConnInfo(c).remote.address });
 const server = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => {
   log.notice('edge listening', { url: `http://${config.host}:${info.port}`, runtime: 'node' });
 });

@@ -5,7 +5,7 @@
  */
 import { createTRPCClient, httpBatchStreamLink, httpSubscriptionLink, splitLink } from '@trpc/client';
 import superjson from 'superjson';
-import { isWorkerPath } from './paths.ts';
+import { CSRF_HEADER, isWorkerPath } from './paths.ts';
 import type { AppRouter } from './root.ts';
 
 export interface BionicClientOptions {
@@ -13,13 +13,16 @@ export interface BionicClientOptions {
   url: string;
   /** Where worker-served procedures go; defaults to `url` (the edge forwards them). */
   workerUrl?: string;
+  /** Extra headers; the CSRF header the edge requires on mutations is always sent. */
   headers?: () => Record<string, string> | Promise<Record<string, string>>;
   fetch?: typeof fetch;
 }
 
 /** Creates a typed client for the whole AppRouter. */
 export function createBionicClient(opts: BionicClientOptions) {
-  const common = { transformer: superjson, headers: opts.headers ?? (() => ({})), fetch: opts.fetch };
+  // The edge refuses state-changing calls without this header (and a same-origin Origin).
+  const headers = async () => ({ [CSRF_HEADER]: '1', ...(await opts.headers?.()) });
+  const common = { transformer: superjson, headers, fetch: opts.fetch };
   return createTRPCClient<AppRouter>({
     links: [
       splitLink({

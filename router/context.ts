@@ -4,7 +4,8 @@
  */
 import type { HealthReport } from '../shared/health.ts';
 import type { Logger } from '../shared/log.ts';
-import type { Kv, ObjectStore, Olap, Oltp } from '../shared/ports/index.ts';
+import type { BionicTopics } from '../shared/bus/topics.ts';
+import type { Bus, Kv, ObjectStore, Olap, Oltp } from '../shared/ports/index.ts';
 
 export type Role = 'prosthesis_user' | 'crm_operator' | 'ml_engineer' | 'admin';
 
@@ -21,6 +22,7 @@ export interface Ports {
   objectStore?: ObjectStore;
   olap?: Olap;
   oltp?: { crm: Oltp; telemetry: Oltp; platform: Oltp };
+  bus?: Bus<BionicTopics>;
 }
 
 export interface RouterContext {

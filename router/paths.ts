@@ -10,3 +10,9 @@ export function isWorkerPath(path: string): boolean {
   const domain = path.split('.', 1)[0] ?? '';
   return (WORKER_DOMAINS as readonly string[]).includes(domain);
 }
+
+/**
+ * Custom header the edge's CSRF guard requires on every state-changing request (with a same-origin
+ * `Origin`); the typed client always sends it. Cross-site forms cannot set headers.
+ */
+export const CSRF_HEADER = 'x-bionic-csrf';

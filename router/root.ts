@@ -4,6 +4,7 @@
  */
 import { healthRouter, workerRouter as workerInfoRouter } from './routers/health.ts';
 import { meRouter } from './routers/me.ts';
+import { workerIdentityRouter } from './routers/worker-identity.ts';
 import { mergeRouters, router } from './trpc.ts';
 
 export const edgeRouter = router({
@@ -12,7 +13,7 @@ export const edgeRouter = router({
 });
 
 export const workerRouter = router({
-  worker: workerInfoRouter,
+  worker: mergeRouters(workerInfoRouter, workerIdentityRouter),
 });
 
 export const appRouter = mergeRouters(edgeRouter, workerRouter);

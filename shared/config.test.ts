@@ -14,6 +14,14 @@ const workerEnv = {
   PLATFORM_DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/platform',
 };
 
+const key32 = btoa(String.fromCharCode(...Array.from({ length: 32 }, (_, i) => i)));
+const key32b = 'AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8'; // the same 32 bytes as base64url, unpadded
+const authEnv = {
+  OIDC_ISSUER: 'https://sso.example/realms/bionicpro',
+  OIDC_CLIENT_SECRET: 'a-long-client-secret',
+  SESSION_KEYS: `k2:${key32},k1:${key32b}`,
+};
+
 function problems(fn: () => unknown) {
   try { fn(); } catch (err) { if (err instanceof ConfigError) return err; throw err; }
   throw new Error('expected a ConfigError');
@@ -59,4 +67,46 @@ describe('configuration', () => {
   it('treats empty strings as unset', () => {
     expect(parseEdgeConfig({ ...edgeEnv, EDGE_PORT: '' }).port).toBe(8080);
   });
+
+  it('leaves sign-in off without an identity provider (development only)', () => {
+    const c = parseEdgeConfig(edgeEnv);
+    expect(c.auth).toBeNull();
+    expect(c.rateLimits).toEqual({ login: { limit: 20, windowSeconds: 60 }, api: { limit: 600, windowSeconds: 60 } });
+    expect(parseWorkerConfig(workerEnv).auth).toBeNull();
+    const prod = problems(() => parseEdgeConfig({ ...edgeEnv, BIONIC_ENV: 'production' }));
+    expect(prod.problems).toEqual([{ variable: 'OIDC_ISSUER', message: 'is required in production' }]);
+    expect(problems(() => parseWorkerConfig({ ...workerEnv, BIONIC_ENV: 'production' })).problems.map((p) => p.variable)).toEqual(['OIDC_ISSUER']);
+  });
+
+  it('parses the sign-in settings with defaults', () => {
+    const c = parseEdgeConfig({ ...edgeEnv, ...authEnv });
+    expect(c.auth).toEqual({
+      issuer: 'https://sso.example/realms/bionicpro', clientId: 'bionic-edge', clientSecret: 'a-long-client-secret',
+      audience: 'bionic-worker-api', jwksUrl: undefined, mfaAcrValues: ['mfa'],
+      sessionKeys: [{ kid: 'k2', secret: key32 }, { kid: 'k1', secret: key32b }],
+      idleSeconds: 1800, absoluteSeconds: 43200, cookieSecure: true,
+    });
+    const tuned = parseEdgeConfig({
+      ...edgeEnv, ...authEnv, OIDC_MFA_ACR_VALUES: 'mfa, 2', SESSION_IDLE_SECONDS: '600', COOKIE_SECURE: 'false',
+      RATE_LIMIT_LOGIN_PER_MINUTE: '5', RATE_LIMIT_API_PER_MINUTE: '100', CLIENT_IP_HEADER: 'cf-connecting-ip',
+    });
+    expect(tuned.auth).toMatchObject({ mfaAcrValues: ['mfa', '2'], idleSeconds: 600, cookieSecure: false });
+    expect(tuned.rateLimits.login.limit).toBe(5);
+    expect(tuned.clientIpHeader).toBe('cf-connecting-ip');
+    expect(parseWorkerConfig({ ...workerEnv, OIDC_ISSUER: authEnv.OIDC_ISSUER }).auth).toEqual({ issuer: authEnv.OIDC_ISSUER, audience: 'bionic-worker-api', jwksUrl: undefined });
+  });
+
+  it('refuses unusable session keys and incomplete sign-in settings, naming the variable', () => {
+    for (const bad of ['k1', 'k1:c2hvcnQ=', `bad kid:${key32}`, `k1:${key32},k1:${key32b}`, ',', 'k1:!!!not-base64!!!']) {
+      const err = problems(() => parseEdgeConfig({ ...edgeEnv, ...authEnv, SESSION_KEYS: bad }));
+      expect(err.problems.map((p) => p.variable), bad).toEqual(['SESSION_KEYS']);
+    }
+    const missing = problems(() => parseEdgeConfig({ ...edgeEnv, OIDC_ISSUER: authEnv.OIDC_ISSUER }));
+    expect(missing.problems.map((p) => p.variable).sort()).toEqual(['OIDC_CLIENT_SECRET', 'SESSION_KEYS']);
+    const insecure = problems(() => parseEdgeConfig({ ...edgeEnv, ...authEnv, BIONIC_ENV: 'production', COOKIE_SECURE: 'false' }));
+    expect(insecure.problems.map((p) => p.variable)).toEqual(['COOKIE_SECURE']);
+    const timeouts = problems(() => parseEdgeConfig({ ...edgeEnv, ...authEnv, SESSION_IDLE_SECONDS: '7200', SESSION_ABSOLUTE_SECONDS: '3600' }));
+    expect(timeouts.problems.map((p) => p.variable)).toEqual(['SESSION_IDLE_SECONDS']);
+  });
 });
+

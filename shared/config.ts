@@ -4,26 +4,10 @@
  * Parsed once at the composition root; nothing below the root reads the environment.
  */
 import { z } from 'zod';
+import { busConfigOf, busEnv, type BusConfig } from './bus/config.ts';
+import { bool, ConfigError, port, secret, url, type Env } from './config-fields.ts';
 
-export type Env = Record<string, string | undefined>;
-
-/** Thrown when the environment does not describe a usable configuration. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  constructor(readonly problems: { variable: string; message: string }[]) {
-    super(
-      'Invalid configuration:\n' +
-        problems.map((p) => `  - ${p.variable}: ${p.message}`).join('\n'),
-    );
-  }
-}
-
-const url = z.string().url();
-const port = z.coerce.number().int().min(0).max(65535);
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
-const secret = (min: number) => z.string().min(min, `must be at least ${min} characters`);
+export { ConfigError, type Env };
 
 const common = {
   BIONIC_ENV: z.enum(['development', 'test', 'production']).default('development'),
@@ -42,6 +26,47 @@ const objectStore = {
   S3_SECRET_ACCESS_KEY: z.string().min(1),
   S3_BUCKET_REPORTS: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name').default('reports'),
   S3_FORCE_PATH_STYLE: bool.default('false'),
+};
+
+/** `kid:base64key,kid:base64key`; the first key seals. Each key is 32 random bytes (AES-256). */
+const sessionKeys = z.string().transform((spec, ctx) => {
+  const entries = spec.split(',').map((p) => p.trim()).filter(Boolean).map((p) => ({ kid: p.slice(0, Math.max(0, p.indexOf(':'))), secret: p.slice(p.indexOf(':') + 1) }));
+  const problem = entries.length === 0 ? 'must list at least one kid:base64key'
+    : entries.map((e) => keyProblem(e.kid, e.secret)).find(Boolean) ?? (new Set(entries.map((e) => e.kid)).size !== entries.length ? 'key ids must be unique' : undefined);
+  if (problem) { ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem }); return z.NEVER; }
+  return entries;
+});
+
+function keyProblem(kid: string, secret: string): string | undefined {
+  if (!/^[A-Za-z0-9_-]{1,32}$/.test(kid)) return `each entry must be kid:base64key with a kid of 1-32 characters [A-Za-z0-9_-] (got "${kid}")`;
+  let bytes: number;
+  try { bytes = atob(secret.replace(/-/g, '+').replace(/_/g, '/')).length; } catch { return `key "${kid}" is not base64`; }
+  return bytes === 32 ? undefined : `key "${kid}" must be 32 bytes (256 bits), got ${bytes}`;
+}
+
+const seconds = (dflt: number) => z.coerce.number().int().min(1).max(365 * 24 * 3600).default(dflt);
+const perMinute = (dflt: number) => z.coerce.number().int().min(1).max(1_000_000).default(dflt);
+
+/** The identity provider (a Keycloak realm, or the dev IdP with Keycloak's layout). */
+const oidcShared = {
+  OIDC_ISSUER: url.optional(),
+  OIDC_AUDIENCE: z.string().min(1).default('bionic-worker-api'),
+  OIDC_JWKS_URL: url.optional(),
+};
+
+const edgeAuth = {
+  ...oidcShared,
+  OIDC_CLIENT_ID: z.string().min(1).default('bionic-edge'),
+  OIDC_CLIENT_SECRET: secret(16).optional(),
+  OIDC_MFA_ACR_VALUES: z.string().default('mfa').transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
+  SESSION_KEYS: sessionKeys.optional(),
+  SESSION_IDLE_SECONDS: seconds(30 * 60),
+  SESSION_ABSOLUTE_SECONDS: seconds(12 * 3600),
+  COOKIE_SECURE: bool.default('true'),
+  RATE_LIMIT_LOGIN_PER_MINUTE: perMinute(20),
+  RATE_LIMIT_API_PER_MINUTE: perMinute(600),
+  /** Header a trusted proxy sets to the client address (e.g. cf-connecting-ip); unset = the socket address. */
+  CLIENT_IP_HEADER: z.string().regex(/^[A-Za-z0-9-]+$/, 'must be a header name').optional(),
 };
 
 const edgeOnly = {
@@ -66,8 +91,22 @@ const workerOnly = {
   MIGRATE_ON_START: bool.default('true'),
 };
 
-export const edgeEnvSchema = z.object({ ...common, ...kv, ...objectStore, ...edgeOnly });
-export const workerEnvSchema = z.object({ ...common, ...kv, ...objectStore, ...workerOnly });
+export const edgeEnvSchema = z.object({ ...common, ...kv, ...objectStore, ...edgeOnly, ...edgeAuth });
+export const workerEnvSchema = z.object({ ...common, ...kv, ...objectStore, ...workerOnly, ...oidcShared, ...busEnv });
+
+// Rules across variables; the plain object schemas above stay introspectable (`.shape`).
+const edgeEnvChecked = edgeEnvSchema.superRefine((e, ctx) => {
+  const need = (variable: string, message: string) => ctx.addIssue({ code: z.ZodIssueCode.custom, path: [variable], message });
+  if (e.OIDC_ISSUER) {
+    if (!e.OIDC_CLIENT_SECRET) need('OIDC_CLIENT_SECRET', 'is required when OIDC_ISSUER is set');
+    if (!e.SESSION_KEYS) need('SESSION_KEYS', 'is required when OIDC_ISSUER is set');
+  } else if (e.BIONIC_ENV === 'production') need('OIDC_ISSUER', 'is required in production');
+  if (e.BIONIC_ENV === 'production' && !e.COOKIE_SECURE) need('COOKIE_SECURE', 'must be true in production');
+  if (e.SESSION_IDLE_SECONDS > e.SESSION_ABSOLUTE_SECONDS) need('SESSION_IDLE_SECONDS', 'must not exceed SESSION_ABSOLUTE_SECONDS');
+});
+const workerEnvChecked = workerEnvSchema.superRefine((e, ctx) => {
+  if (!e.OIDC_ISSUER && e.BIONIC_ENV === 'production') ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['OIDC_ISSUER'], message: 'is required in production' });
+});
 
 type EdgeEnv = z.output<typeof edgeEnvSchema>;
 type WorkerEnv = z.output<typeof workerEnvSchema>;
@@ -81,17 +120,32 @@ export interface OlapConfig {
   /** A ClickHouse server URL; when absent, chDB runs in-process on `chdbPath`. */
   url?: string; user: string; password: string; database: string; chdbPath: string;
 }
+/** Sign-in at the edge; `null` when no identity provider is configured (everyone is anonymous). */
+export interface EdgeAuthConfig {
+  issuer: string; clientId: string; clientSecret: string; audience: string; jwksUrl?: string;
+  /** `acr` values that count as a second factor (besides `amr` such as `otp`). */
+  mfaAcrValues: string[];
+  /** Key ring for sealed tokens; the first key seals. */
+  sessionKeys: { kid: string; secret: string }[];
+  idleSeconds: number; absoluteSeconds: number; cookieSecure: boolean;
+}
+/** Bearer-token verification on the workers; `null` when no identity provider is configured. */
+export interface JwtAuthConfig { issuer: string; audience: string; jwksUrl?: string }
+export interface RateLimitConfig { login: { limit: number; windowSeconds: number }; api: { limit: number; windowSeconds: number } }
 export interface OltpConfig { crm: string; telemetry: string; platform: string; poolMax: number }
 
 export interface EdgeConfig {
   env: EdgeEnv['BIONIC_ENV']; logLevel: EdgeEnv['LOG_LEVEL'];
   host: string; port: number; publicUrl: string; workerUrl: string;
   kv: KvConfig; objectStore: ObjectStoreConfig;
+  auth: EdgeAuthConfig | null; rateLimits: RateLimitConfig; clientIpHeader?: string;
 }
 export interface WorkerConfig {
   env: WorkerEnv['BIONIC_ENV']; logLevel: WorkerEnv['LOG_LEVEL'];
   host: string; port: number; migrateOnStart: boolean;
   kv: KvConfig; objectStore: ObjectStoreConfig; olap: OlapConfig; oltp: OltpConfig;
+  auth: JwtAuthConfig | null;
+  bus: BusConfig;
 }
 
 function parse<S extends z.ZodTypeAny>(schema: S, env: Env): z.output<S> {
@@ -117,17 +171,27 @@ const storeOf = (e: EdgeEnv | WorkerEnv): ObjectStoreConfig => ({
 
 /** Parses the edge's configuration; throws {@link ConfigError} naming every bad variable. */
 export function parseEdgeConfig(env: Env): EdgeConfig {
-  const e = parse(edgeEnvSchema, env);
+  const e = parse(edgeEnvChecked, env);
   return {
     env: e.BIONIC_ENV, logLevel: e.LOG_LEVEL, host: e.EDGE_HOST, port: e.EDGE_PORT,
     publicUrl: e.PUBLIC_URL ?? `http://${e.EDGE_HOST}:${e.EDGE_PORT}`, workerUrl: e.WORKER_URL,
     kv: kvOf(e), objectStore: storeOf(e),
+    auth: e.OIDC_ISSUER && e.OIDC_CLIENT_SECRET && e.SESSION_KEYS ? {
+      issuer: e.OIDC_ISSUER, clientId: e.OIDC_CLIENT_ID, clientSecret: e.OIDC_CLIENT_SECRET, audience: e.OIDC_AUDIENCE,
+      jwksUrl: e.OIDC_JWKS_URL, mfaAcrValues: e.OIDC_MFA_ACR_VALUES, sessionKeys: e.SESSION_KEYS,
+      idleSeconds: e.SESSION_IDLE_SECONDS, absoluteSeconds: e.SESSION_ABSOLUTE_SECONDS, cookieSecure: e.COOKIE_SECURE,
+    } : null,
+    rateLimits: {
+      login: { limit: e.RATE_LIMIT_LOGIN_PER_MINUTE, windowSeconds: 60 },
+      api: { limit: e.RATE_LIMIT_API_PER_MINUTE, windowSeconds: 60 },
+    },
+    clientIpHeader: e.CLIENT_IP_HEADER,
   };
 }
 
 /** Parses a worker's configuration; throws {@link ConfigError} naming every bad variable. */
 export function parseWorkerConfig(env: Env): WorkerConfig {
-  const e = parse(workerEnvSchema, env);
+  const e = parse(workerEnvChecked, env);
   return {
     env: e.BIONIC_ENV, logLevel: e.LOG_LEVEL, host: e.WORKER_HOST, port: e.WORKER_PORT,
     migrateOnStart: e.MIGRATE_ON_START, kv: kvOf(e), objectStore: storeOf(e),
@@ -136,5 +200,7 @@ export function parseWorkerConfig(env: Env): WorkerConfig {
       database: e.CLICKHOUSE_DATABASE, chdbPath: e.CHDB_PATH,
     },
     oltp: { crm: e.CRM_DATABASE_URL, telemetry: e.TELEMETRY_DATABASE_URL, platform: e.PLATFORM_DATABASE_URL, poolMax: e.PG_POOL_MAX },
+    auth: e.OIDC_ISSUER ? { issuer: e.OIDC_ISSUER, audience: e.OIDC_AUDIENCE, jwksUrl: e.OIDC_JWKS_URL } : null,
+    bus: busConfigOf(e),
   };
 }

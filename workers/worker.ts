@@ -12,6 +12,9 @@ import { createClickHouseOlap } from './adapters/olap-clickhouse.ts';
 import { createPostgresOltp } from './adapters/oltp-postgres.ts';
 import { migrateAll } from './db/migrate.ts';
 import { createWorkerApp } from './app.ts';
+import { createJwtAuthenticator } from './auth/verify-jwt.ts';
+import { createBus, loadTopicSpecs } from './bus/index.ts';
+import { bionicCodec } from '../shared/bus/topics.ts';
 
 /** Starts a worker from parsed configuration; resolves once it is listening. */
 export async function startWorker(config: WorkerConfig) {
@@ -28,6 +31,10 @@ export async function startWorker(config: WorkerConfig) {
     const applied = await migrateAll({ ...oltp, olap }, (msg, f) => log.info(msg, f));
     log.info('migrations checked', { applied: applied.length });
   }
+  const bus = await createBus(config.bus, {
+    platformUrl: config.oltp.platform, codec: bionicCodec, log: log.child({ component: 'bus' }), topics: await loadTopicSpecs(),
+  });
+  log.info('bus ready', { kind: bus.kind });
   const health = () =>
     checkHealth({
       crm: () => oltp.crm.ping(),
@@ -37,7 +44,9 @@ export async function startWorker(config: WorkerConfig) {
       kv: () => kv.ping(),
       objectStore: () => objectStore.ping(),
     });
-  const app = createWorkerApp({ ports: { kv, objectStore, olap, oltp }, log, health });
+  if (!config.auth) log.warn('bearer verification is off: OIDC_ISSUER is not set, every caller is anonymous');
+  const authenticate = config.auth ? createJwtAuthenticator({ ...config.auth, log }) : undefined;
+  const app = createWorkerApp({ ports: { kv, objectStore, olap, oltp, bus }, log, health, authenticate });
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
     const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => {
       log.notice('worker listening', { url: `http://${config.host}:${info.port}` });
@@ -46,6 +55,7 @@ export async function startWorker(config: WorkerConfig) {
   });
   async function stop() {
     await new Promise<void>((resolve) => server.close(() => resolve()));
+    await bus.close();
     await Promise.allSettled([olap.close(), oltp.crm.close(), oltp.telemetry.close(), oltp.platform.close()]);
   }
   return { stop, log };

@@ -14,6 +14,9 @@ import { freePort } from './free-port.ts';
 import { startPostgres } from './services/postgres.ts';
 import { startRedis } from './services/redis.ts';
 import { startS3 } from './services/s3.ts';
+import { startLdap } from './services/ldap.ts';
+import { DEMO_PASSWORD } from './services/ldap-directory.ts';
+import { startDevIdp } from '../idp/server.ts';
 import type { RunningService } from './services/types.ts';
 import { startUpstashGateway } from '../gateway/upstash-gateway.ts';
 import { prepareDatabases } from './prepare.ts';
@@ -85,12 +88,19 @@ function lockOrRefuse(dataDir: string) {
   return () => rmSync(file, { force: true });
 }
 
-/** Per-data-dir secrets, generated once, never in the repo. */
-function devSecrets(dataDir: string): { gatewayToken: string } {
+interface DevSecrets { gatewayToken: string; oidcClientSecret: string; sessionKeys: string }
+
+/** Per-data-dir secrets, generated once, never in the repo; ones added later are filled in. */
+function devSecrets(dataDir: string): DevSecrets {
   const file = join(dataDir, 'secrets.json');
-  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8'));
-  const secrets = { gatewayToken: randomBytes(24).toString('base64url') };
-  writeFileSync(file, JSON.stringify(secrets), { mode: 0o600 });
+  const existing: Partial<DevSecrets> = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
+  const secrets: DevSecrets = {
+    gatewayToken: randomBytes(24).toString('base64url'),
+    oidcClientSecret: randomBytes(24).toString('base64url'),
+    sessionKeys: `dev1:${randomBytes(32).toString('base64url')}`,
+    ...existing,
+  };
+  if (Object.keys(existing).length !== Object.keys(secrets).length) writeFileSync(file, JSON.stringify(secrets), { mode: 0o600 });
   return secrets;
 }
 
@@ -175,11 +185,20 @@ async function main() {
   try {
     say(color(1, `BionicPRO embedded stack — data in ${opts.dataDir}`));
     const pgLog = join(opts.dataDir, 'logs', 'postgres.log');
-    const [pg, redis, s3] = await Promise.all([
+    const [pg, redis, s3, ldap] = await Promise.all([
       step('postgres', async () => watch(await startPostgres({ dataDir: join(opts.dataDir, 'postgres'), onLog: (m) => appendLog(pgLog, m) })), (s) => s.url.replace(/:[^:@/]+@/, ':***@')),
       step('redis-server', async () => watch(await startRedis({ dataDir: join(opts.dataDir, 'redis') })), (s) => s.url),
       step('s3rver', async () => watch(await startS3({ dataDir: join(opts.dataDir, 's3'), buckets: ['reports'] })), (s) => s.url),
+      step('ldap (slapd)', async () => watch(await startLdap({ dataDir: join(opts.dataDir, 'ldap') })), (s) => s.url),
     ]);
+    // The provider registers the edge's redirect URI, so the edge's port is settled first.
+    const [workerPort, edgePort] = [opts.workerPort || (await freePort()), opts.edgePort || (await freePort())];
+    const publicUrl = `http://127.0.0.1:${edgePort}`;
+    const idp = await step('identity provider', async () => watch(await startDevIdp({
+      dataDir: join(opts.dataDir, 'idp'), ldapUrl: ldap.url, ldapBindDn: ldap.bindDn, ldapBindPassword: ldap.bindPassword,
+      clients: [{ clientId: 'bionic-edge', clientSecret: secrets.oidcClientSecret, redirectUris: [`${publicUrl}/auth/callback`], postLogoutRedirectUris: [`${publicUrl}/auth/logged-out`] }],
+      log: (msg, fields) => process.stderr.write(`${msg} ${JSON.stringify(fields ?? {})}\n`),
+    })), (s) => s.issuer);
     const gateway = await step('upstash gateway', async () => watch(await startUpstashGateway({ redisUrl: redis.url, token: secrets.gatewayToken })), (s) => s.url);
     const dbUrls = Object.fromEntries(DATABASES.map((d) => [d, pg.databaseUrl(d)])) as Record<(typeof DATABASES)[number], string>;
     await step('databases + demo data', async () => {
@@ -192,10 +211,13 @@ async function main() {
       UPSTASH_REDIS_REST_URL: gateway.url, UPSTASH_REDIS_REST_TOKEN: secrets.gatewayToken,
       S3_ENDPOINT: s3.url, S3_REGION: 'us-east-1', S3_ACCESS_KEY_ID: 'S3RVER', S3_SECRET_ACCESS_KEY: 'S3RVER',
       S3_BUCKET_REPORTS: 'reports', S3_FORCE_PATH_STYLE: 'true',
+      OIDC_ISSUER: idp.issuer, OIDC_AUDIENCE: 'bionic-worker-api',
     };
     // Worker and edge start side by side: the edge only needs the worker's URL, known up front.
-    const [workerPort, edgePort] = [opts.workerPort || (await freePort()), opts.edgePort || (await freePort())];
-    const edgeEnv = { ...common, EDGE_HOST: '127.0.0.1', EDGE_PORT: String(edgePort), WORKER_URL: `http://127.0.0.1:${workerPort}` };
+    const edgeEnv = {
+      ...common, EDGE_HOST: '127.0.0.1', EDGE_PORT: String(edgePort), WORKER_URL: `http://127.0.0.1:${workerPort}`, PUBLIC_URL: publicUrl,
+      OIDC_CLIENT_ID: 'bionic-edge', OIDC_CLIENT_SECRET: secrets.oidcClientSecret, SESSION_KEYS: secrets.sessionKeys,
+    };
     const [worker, edge] = await Promise.all([
       step('worker', async () => watch(await spawnApp('worker', process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
         ...common, WORKER_HOST: '127.0.0.1', WORKER_PORT: String(workerPort),
@@ -213,14 +235,17 @@ async function main() {
     say(`  worker    ${worker.url}          (health: ${worker.url}/health)`);
     say(`  kv        ${gateway.url}   (Upstash REST; token in ${join(opts.dataDir, 'secrets.json')})`);
     say(`  s3        ${s3.url}   (bucket: reports)`);
+    say(`  sign-in   ${edge.url}/auth/login   (identity provider ${idp.issuer}, LDAP ${ldap.url})`);
+    say(`            users user1 user2 user3 operator1 analyst1 admin1, password ${DEMO_PASSWORD}`);
+    say(`            one-time code: node --import tsx infra/idp/totp-cli.ts user1 --data-dir ${join(opts.dataDir, 'idp')}`);
     say(`  postgres  ${pg.url.replace(/:[^:@/]+@/, ':***@').replace(/\/postgres$/, '')}/{crm,telemetry,platform}`);
     say('Press Ctrl-C to stop.');
     // Connection details for tools and tests (with secrets: owner-only file, never printed).
     const stackFile = join(opts.dataDir, 'stack.json');
-    writeFileSync(stackFile, JSON.stringify({ ...common, ...dbUrls, edge: edge.url, worker: worker.url }, null, 2), { mode: 0o600 });
+    writeFileSync(stackFile, JSON.stringify({ ...common, ...dbUrls, edge: edge.url, worker: worker.url, idpDataDir: join(opts.dataDir, 'idp') }, null, 2), { mode: 0o600 });
     // One machine-readable line for scripts and tests.
     say('READY ' + JSON.stringify({
-      edge: edge.url, worker: worker.url, gateway: gateway.url, s3: s3.url, stackFile,
+      edge: edge.url, worker: worker.url, gateway: gateway.url, s3: s3.url, idp: idp.issuer, ldap: ldap.url, stackFile,
       pids: Object.fromEntries(started.map((s) => [s.name, s.pid ?? null])),
     }));
   } catch (err) {

@@ -12,7 +12,7 @@ if [ "$major" -lt 20 ]; then
 fi
 
 # System packages: command → Debian package.
-declare -A wants=([redis-server]=redis-server)
+declare -A wants=([redis-server]=redis-server [slapd]=slapd [slapadd]=slapd [ldapsearch]=ldap-utils [chromium]=chromium)
 missing=()
 for cmd in "${!wants[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${wants[$cmd]}")

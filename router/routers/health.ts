@@ -10,7 +10,10 @@ const healthOutput = z.object({
 /** Readiness of the host that serves the call, with each dependency's status and latency. */
 const check = publicProcedure.output(healthOutput).query(async ({ ctx }) => ({ ...(await ctx.health()), host: ctx.host }));
 
+/** Liveness only: answers without touching any dependency (load balancers, benchmarks). */
+const ping = publicProcedure.query(({ ctx }) => ({ ok: true as const, host: ctx.host }));
+
 /** Edge-served health. */
-export const healthRouter = router({ check });
+export const healthRouter = router({ check, ping });
 /** Worker-served health (reached through the edge's forwarding). */
 export const workerRouter = router({ health: check });

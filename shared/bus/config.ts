@@ -4,12 +4,9 @@
  * Kafka is used when `KAFKA_BROKERS` is set; otherwise the PostgreSQL log in the platform database.
  */
 import { z } from 'zod';
-import { ConfigError } from '../config.ts';
+import { bool as flag, ConfigError } from '../config-fields.ts';
 
 const broker = z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'each broker must be host:port');
-const flag = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 export const busEnv = {
   /** Comma-separated `host:port` list; setting it selects the Kafka adapter. */

@@ -5,7 +5,7 @@
  */
 import type postgres from 'postgres';
 import { ERROR_CODES, FIRST_NAMES, LAST_NAMES, MODELS, type ModelSpec } from './catalogue.ts';
-import { copyInto, copyLine } from './copy.ts';
+import { BulkWriter, ColumnBuffer, type Cell, type PgType } from './bulk.ts';
 import { Rng } from './random.ts';
 
 const DAY = 86_400_000;
@@ -61,6 +61,24 @@ function profile(rng: Rng, eventsPerDay: number): ChipProfile {
   };
 }
 
+type Row = Record<string, Cell>;
+
+const TABLES: readonly (readonly [string, readonly (readonly [string, PgType])[]])[] = [
+  ['customers', [
+    ['id', 'int8'], ['username', 'text'], ['full_name', 'text'], ['email', 'text'], ['phone', 'text'],
+    ['region', 'text'], ['created_at', 'timestamptz'], ['updated_at', 'timestamptz'],
+  ]],
+  ['customer_accounts', [['customer_id', 'int8'], ['balance', 'numeric'], ['reserved', 'numeric'], ['version', 'int4'], ['updated_at', 'timestamptz']]],
+  ['prostheses', [
+    ['id', 'int8'], ['chip_id', 'text'], ['model_id', 'int4'], ['customer_id', 'int8'], ['serial', 'text'],
+    ['installed_at', 'timestamptz'], ['status', 'text'], ['created_at', 'timestamptz'], ['updated_at', 'timestamptz'],
+  ]],
+  ['orders', [
+    ['id', 'int8'], ['customer_id', 'int8'], ['model_id', 'int4'], ['status', 'text'], ['price', 'numeric'],
+    ['idempotency_key', 'text'], ['version', 'int4'], ['created_at', 'timestamptz'], ['updated_at', 'timestamptz'],
+  ]],
+];
+
 /** Builds the CRM data set in memory (deterministic for a seed) and a loader for it. */
 export function planCrm(opts: {
   seed: number; customers: number; regions: readonly string[]; start: Date; end: Date; eventsPerDay: number;
@@ -69,7 +87,8 @@ export function planCrm(opts: {
   const { seed, start, end } = opts;
   const customers: Customer[] = [];
   const devices: Device[] = [];
-  const lines = { customers: [] as string[], accounts: [] as string[], prostheses: [] as string[], orders: [] as string[] };
+  const rows: Record<string, Row[]> = { customers: [], customer_accounts: [], prostheses: [], orders: [] };
+  const iso = (d: Date) => d.toISOString();
   let orderId = 0;
   const modelWeights = MODELS.map((m) => [m, m.weight] as const);
   for (let id = 1; id <= opts.customers; id++) {
@@ -81,9 +100,19 @@ export function planCrm(opts: {
     const username = `user${id}`;
     customers.push({ id, username, region, createdAt });
     const email = `${first}.${last}.${id}@example.com`.toLowerCase();
-    lines.customers.push(copyLine([id, username, `${first} ${last}`, email, phone(rng, region), region, createdAt, createdAt]));
+    rows.customers!.push({
+      id: String(id), username, full_name: `${first} ${last}`, email, phone: phone(rng, region), region,
+      created_at: iso(createdAt), updated_at: iso(createdAt),
+    });
     const balance = Math.min(rng.lognormal(9000, 0.9), 9_999_999).toFixed(2);
-    lines.accounts.push(copyLine([id, balance, '0.00', 1, createdAt]));
+    rows.customer_accounts!.push({ customer_id: String(id), balance, reserved: '0.00', version: '1', updated_at: iso(createdAt) });
+    const order = (modelId: number, status: string, price: string, version: number, created: Date, updated: Date) => {
+      orderId++;
+      rows.orders!.push({
+        id: String(orderId), customer_id: String(id), model_id: String(modelId), status, price,
+        idempotency_key: `seed-${seed}-${orderId}`, version: String(version), created_at: iso(created), updated_at: iso(updated),
+      });
+    };
     const owned = rng.chance(0.25) ? 2 : 1;
     for (let k = 0; k < owned; k++) {
       const devId = devices.length + 1;
@@ -98,25 +127,35 @@ export function planCrm(opts: {
       devices.push(dev);
       const status = drng.chance(0.03) ? 'maintenance' : 'active';
       const serial = `SN${installedAt.getUTCFullYear()}-${String(devId).padStart(7, '0')}`;
-      lines.prostheses.push(copyLine([devId, dev.chipId, modelId, id, serial, installedAt, status, installedAt, installedAt]));
+      rows.prostheses!.push({
+        id: String(devId), chip_id: dev.chipId, model_id: String(modelId), customer_id: String(id), serial,
+        installed_at: iso(installedAt), status, created_at: iso(installedAt), updated_at: iso(installedAt),
+      });
       // The order that bought it went DRAFT → APPROVED → NOTIFICATION → FINISHED: version 4.
       const ordered = new Date(installedAt.getTime() - drng.int(10, 40) * DAY);
-      lines.orders.push(copyLine([++orderId, id, modelId, 'FINISHED', model.price, `seed-${seed}-${orderId}`, 4, ordered, installedAt]));
+      order(modelId, 'FINISHED', model.price, 4, ordered, installedAt);
     }
     if (rng.chance(0.08)) {
       const model = rng.weighted(modelWeights);
       const at = new Date(createdAt.getTime() + rng.int(1, 20) * DAY);
-      lines.orders.push(copyLine([++orderId, id, opts.modelIds.get(model.name)!, 'REJECTED', model.price, `seed-${seed}-${orderId}`, 2, at, at]));
+      order(opts.modelIds.get(model.name)!, 'REJECTED', model.price, 2, at, at);
     }
   }
   return {
     customers,
     devices,
     async load(tx) {
-      await copyInto(tx, 'customers', ['id', 'username', 'full_name', 'email', 'phone', 'region', 'created_at', 'updated_at'], lines.customers);
-      await copyInto(tx, 'customer_accounts', ['customer_id', 'balance', 'reserved', 'version', 'updated_at'], lines.accounts);
-      await copyInto(tx, 'prostheses', ['id', 'chip_id', 'model_id', 'customer_id', 'serial', 'installed_at', 'status', 'created_at', 'updated_at'], lines.prostheses);
-      await copyInto(tx, 'orders', ['id', 'customer_id', 'model_id', 'status', 'price', 'idempotency_key', 'version', 'created_at', 'updated_at'], lines.orders);
+      // One connection runs the statements in order, so parents land before their children.
+      const w = new BulkWriter(tx);
+      for (const [table, columns] of TABLES) {
+        const buf = new ColumnBuffer(table, columns);
+        for (const row of rows[table]!) {
+          buf.push(row);
+          if (buf.length >= 10_000) await w.flush(buf);
+        }
+        await w.flush(buf);
+      }
+      await w.drain();
       // Ids were chosen here: move the identity sequences past them.
       for (const t of ['customers', 'prostheses', 'orders']) {
         await tx.unsafe(`SELECT setval(pg_get_serial_sequence('${t}', 'id'), (SELECT max(id) FROM ${t}))`);

@@ -7,11 +7,13 @@
  */
 import type postgres from 'postgres';
 import { MODELS } from './catalogue.ts';
-import { copyInto } from './copy.ts';
+import { BulkWriter } from './bulk.ts';
 import { planCrm } from './crm-data.ts';
-import { BATCH_COLUMNS, EVENT_COLUMNS, deviceTelemetry } from './telemetry-data.ts';
+import { batchBuffer, deviceTelemetry, eventBuffer } from './telemetry-data.ts';
 
 const DAY = 86_400_000;
+// Big enough to amortise a statement, small enough to keep a few in flight without much memory.
+const ROWS_PER_STATEMENT = 20_000;
 
 /** The generator was asked for something it cannot do (bad options, non-empty databases). */
 export class SeedError extends Error {
@@ -108,20 +110,28 @@ async function run(opts: GenerateOptions, onlyIfEmpty: boolean): Promise<Generat
     if (reset) await tx`TRUNCATE telemetry_events, telemetry_batches`;
     const iso = (ms: number) => new Date(ms).toISOString().slice(0, 10);
     await tx`SELECT telemetry_ensure_partitions(${iso(startMs - DAY)}::date, ${iso(endMs + DAY)}::date)`;
-    const batches: string[] = [];
     const o = { seed, startMs, endMs, days, eventsPerDay };
-    async function* lines() {
-      for (let i = 0; i < devices.length; i++) {
-        const t = deviceTelemetry(devices[i]!, o);
-        yield* t.days;
-        events += t.count();
-        for (const b of t.batches) batches.push(b);
-        onProgress(i + 1, devices.length, 'telemetry');
-      }
-    }
+    const ev = eventBuffer();
+    const bt = batchBuffer();
+    const w = new BulkWriter(tx);
     onProgress(0, devices.length, 'telemetry');
-    await copyInto(tx, 'telemetry_events', EVENT_COLUMNS, lines());
-    await copyInto(tx, 'telemetry_batches', BATCH_COLUMNS, batches);
+    for (let i = 0; i < devices.length; i++) {
+      const days = deviceTelemetry(devices[i]!, o, ev, bt);
+      for (let r = days.next(); ; r = days.next()) {
+        if (r.done) {
+          events += r.value;
+          break;
+        }
+        if (ev.length >= ROWS_PER_STATEMENT) await w.flush(ev);
+        if (bt.length >= ROWS_PER_STATEMENT) await w.flush(bt);
+      }
+      onProgress(i + 1, devices.length, 'telemetry');
+      // Generation is synchronous: let the event loop move the sent statements' bytes and replies.
+      await new Promise((r) => setImmediate(r));
+    }
+    await w.flush(ev);
+    await w.flush(bt);
+    await w.drain();
   });
   return { customers: plan.customers.length, prostheses: devices.length, events };
 }

@@ -87,16 +87,18 @@ export async function startLdap(opts: { dataDir: string; port?: number; onLog?: 
       `slapd on port ${port} exited during startup (code ${code}, signal ${signal}):\n${[...output, partial].join('\n').trim()}`)));
   });
   let timer: NodeJS.Timeout | undefined;
+  const giveUp = new AbortController();
   const timedOut = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`slapd on port ${port} was not ready after ${START_TIMEOUT_MS} ms:\n${output.join('\n')}`)), START_TIMEOUT_MS);
   });
   try {
-    await Promise.race([started.then(() => bindOnce(url, LDAP_READER_DN, secrets.readerPassword)), failed, timedOut]);
+    await Promise.race([started.then(() => bindWhenListening(url, LDAP_READER_DN, secrets.readerPassword, giveUp.signal)), failed, timedOut]);
   } catch (err) {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     throw err;
   } finally {
     clearTimeout(timer);
+    giveUp.abort();
     failed.catch(() => {}); // settles by design once the service stops
   }
 
@@ -121,6 +123,21 @@ export async function startLdap(opts: { dataDir: string; port?: number; onLog?: 
 /** The directory administrator's credentials (for tools that modify the directory). */
 export function ldapAdmin(dataDir: string): { dn: string; password: string } {
   return { dn: LDAP_ADMIN_DN, password: secretsFor(dataDir).adminPassword };
+}
+
+/**
+ * slapd logs "slapd starting" just before its listener threads call listen(), so the first
+ * connection can still be refused; the successful bind is the readiness event.
+ */
+async function bindWhenListening(url: string, dn: string, password: string, signal: AbortSignal): Promise<void> {
+  for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+    try {
+      return await bindOnce(url, dn, password);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ECONNREFUSED' || signal.aborted) throw err;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
 }
 
 async function bindOnce(url: string, dn: string, password: string): Promise<void> {

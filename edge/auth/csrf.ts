@@ -1,0 +1,31 @@
+/**
+ * CSRF defence for everything that changes state (tRPC mutations, logout, any non-safe method):
+ * the request must carry a same-origin `Origin` header AND the custom header `x-bionic-csrf: 1`.
+ * A cross-site form cannot set a custom header, and a cross-site fetch that sets one needs a CORS
+ * preflight this edge never grants. Safe methods (GET, HEAD, OPTIONS) pass untouched.
+ */
+import type { MiddlewareHandler } from 'hono';
+import { CSRF_HEADER } from '../../router/paths.ts';
+import { refuse } from './respond.ts';
+
+export { CSRF_HEADER };
+const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+export interface CsrfOptions {
+  /** The edge's public origin (`https://bionic.example`); defaults to the request URL's origin. */
+  origin?: string;
+}
+
+export const csrf = (opts: CsrfOptions = {}): MiddlewareHandler =>
+  async function csrf(c, next) {
+    if (SAFE.has(c.req.method)) return next();
+    const expected = opts.origin ?? new URL(c.req.url).origin;
+    const origin = c.req.header('origin');
+    if (!origin || origin !== expected) {
+      return refuse(c, 403, 'Cross-site request refused: the Origin header must name this site');
+    }
+    if (c.req.header(CSRF_HEADER) !== '1') {
+      return refuse(c, 403, `Request refused: the ${CSRF_HEADER} header is required for changes`);
+    }
+    await next();
+  };

@@ -1,0 +1,81 @@
+/**
+ * Sliding-window rate limits (`@upstash/ratelimit`) kept in KV, through the `Kv` port's `eval` so
+ * any KV adapter works. Ratelimit's own timeout would silently let requests through when KV is
+ * slow; it is off, and the caller decides per bucket what an unreachable KV means (see docs/auth.md:
+ * login fails closed, the API fails open).
+ */
+import { Ratelimit } from '@upstash/ratelimit';
+import type { Kv } from '../../shared/ports/kv.ts';
+
+export interface RateLimitRule { limit: number; windowSeconds: number }
+
+/** `login`: per client address on /auth/login and /auth/callback. `api`: per session (or address) elsewhere. */
+export interface RateLimitSettings { login: RateLimitRule; api: RateLimitRule; timeoutMs?: number }
+export type RateLimitBucket = 'login' | 'api';
+
+export interface RateLimitDecision { success: boolean; limit: number; remaining: number; /** epoch ms */ reset: number }
+
+/** KV did not answer in time or failed; `bucket` tells the caller which policy applies. */
+export class RateLimitUnavailableError extends Error {
+  override readonly name = 'RateLimitUnavailableError';
+}
+
+export interface RateLimiter {
+  check(bucket: RateLimitBucket, identifier: string): Promise<RateLimitDecision>;
+}
+
+export const DEFAULT_RATE_LIMITS: RateLimitSettings = {
+  login: { limit: 20, windowSeconds: 60 },
+  api: { limit: 600, windowSeconds: 60 },
+  timeoutMs: 2000,
+};
+
+export function createRateLimiter(kv: Kv, settings: RateLimitSettings): RateLimiter {
+  // Ratelimit tries EVALSHA with its own script hash, then EVAL with the text. The port's `eval`
+  // already does EVALSHA-then-EVAL with the text, so the first step is answered locally.
+  const redis = {
+    evalsha: () => Promise.reject(new Error('NOSCRIPT (answered by the port adapter)')),
+    eval: (script: string, keys: string[], args: unknown[]) => kv.eval(script, keys, args.map((a) => String(a))),
+  };
+  const make = (bucket: RateLimitBucket, rule: RateLimitRule) => new Ratelimit({
+    redis: redis as unknown as ConstructorParameters<typeof Ratelimit>[0]['redis'],
+    limiter: Ratelimit.slidingWindow(rule.limit, `${rule.windowSeconds} s`),
+    prefix: `ratelimit:${bucket}`,
+    timeout: 0,
+    analytics: false,
+    enableTelemetry: false,
+    // An instance-local "already blocked until reset" cache spares KV during floods.
+    ephemeralCache: new Map(),
+  });
+  const limiters = { login: make('login', settings.login), api: make('api', settings.api) };
+  const timeoutMs = settings.timeoutMs ?? 2000;
+
+  return {
+    async check(bucket, identifier) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      try {
+        const r = await Promise.race([
+          limiters[bucket].limit(identifier),
+          new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new RateLimitUnavailableError(`rate limit store did not answer in ${timeoutMs} ms`)), timeoutMs); }),
+        ]);
+        return { success: r.success, limit: r.limit, remaining: r.remaining, reset: r.reset };
+      } catch (err) {
+        if (err instanceof RateLimitUnavailableError) throw err;
+        throw new RateLimitUnavailableError('rate limit store failed', { cause: err });
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
+}
+
+/** `X-RateLimit-*` headers (reset as epoch seconds) and, when refused, `Retry-After` in seconds. */
+export function rateLimitHeaders(d: RateLimitDecision, now = Date.now()): Record<string, string> {
+  const h: Record<string, string> = {
+    'x-ratelimit-limit': String(d.limit),
+    'x-ratelimit-remaining': String(Math.max(0, d.remaining)),
+    'x-ratelimit-reset': String(Math.ceil(d.reset / 1000)),
+  };
+  if (!d.success) h['retry-after'] = String(Math.max(1, Math.ceil((d.reset - now) / 1000)));
+  return h;
+}

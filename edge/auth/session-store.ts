@@ -1,0 +1,127 @@
+/**
+ * Sessions in KV. The browser holds a 256-bit random id; KV holds the record under the SHA-256 of
+ * that id (a leaked KV dump yields no usable cookies). Access and refresh tokens are sealed with
+ * the key ring, bound to the record's key. Idle and absolute timeouts are checked atomically in
+ * KV on every read (one round trip), which also slides the idle deadline.
+ */
+import { base64url } from 'jose';
+import type { Identity, Role } from '../../router/context.ts';
+import type { Kv } from '../../shared/ports/kv.ts';
+import type { KeyRing } from './seal.ts';
+
+export interface SessionTokens { accessToken: string; refreshToken: string | null }
+
+/** What KV stores. Times are epoch seconds on the edge's clock. Roles are a comma list: Lua's cjson turns `[]` into `{}`. */
+export interface SessionRecord {
+  v: 1;
+  sub: string; username: string; roles: string; region?: string;
+  createdAt: number; absExp: number; seenAt: number;
+  /** When the access token must be refreshed (its `expires_in`, measured on the edge's clock). */
+  accessExp: number;
+  /** Bumped on every token refresh; compare-and-set writes use it. */
+  rev: number;
+  tokens: string;
+}
+
+export interface Session { key: string; record: SessionRecord; identity: Identity }
+
+export interface SessionStoreOptions {
+  kv: Kv;
+  keys: KeyRing;
+  idleSeconds: number;
+  absoluteSeconds: number;
+  /** Seconds between idle-deadline writes (fewer writes; the deadline is that much coarser). */
+  touchAfterSeconds?: number;
+}
+
+const ID_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+const PREFIX = 'session:';
+
+// Returns the record and slides the idle deadline, or deletes it when a timeout has passed.
+const TOUCH = `local v = redis.call('GET', KEYS[1])
+if not v then return false end
+local ok, s = pcall(cjson.decode, v)
+if not ok then redis.call('DEL', KEYS[1]) return false end
+local now, idle, touch = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if now >= tonumber(s.absExp) or now - tonumber(s.seenAt) >= idle then redis.call('DEL', KEYS[1]) return false end
+if now - tonumber(s.seenAt) >= touch then
+  s.seenAt = now
+  v = cjson.encode(s)
+  redis.call('SET', KEYS[1], v, 'EX', math.max(1, math.min(idle, tonumber(s.absExp) - now)))
+end
+return v`;
+
+// Writes only over the revision the writer read, so a logout or a parallel refresh is never undone.
+const COMPARE_AND_SET = `local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local s = cjson.decode(v)
+if tonumber(s.rev) ~= tonumber(ARGV[2]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+return 1`;
+
+export const identityOf = (r: SessionRecord): Identity => ({
+  userId: r.sub, username: r.username, roles: r.roles ? (r.roles.split(',') as Role[]) : [],
+  ...(r.region ? { region: r.region } : {}),
+});
+
+export function createSessionStore(opts: SessionStoreOptions) {
+  const { kv, keys } = opts;
+  const touchAfter = opts.touchAfterSeconds ?? Math.max(1, Math.min(60, Math.floor(opts.idleSeconds / 20)));
+  const ttlFor = (r: SessionRecord, now: number) => Math.max(1, Math.min(opts.idleSeconds, r.absExp - now));
+  const parse = (key: string, v: string | null): Session | null => {
+    if (!v) return null;
+    const record = JSON.parse(v) as SessionRecord;
+    return record.v === 1 ? { key, record, identity: identityOf(record) } : null;
+  };
+
+  return {
+    /** The KV key for a cookie value, or null when the value cannot be a session id. */
+    async keyFor(id: string): Promise<string | null> {
+      if (!ID_PATTERN.test(id)) return null;
+      const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(id));
+      return PREFIX + base64url.encode(new Uint8Array(digest));
+    },
+    /** Loads a live session and slides its idle deadline. */
+    async load(key: string, now: number): Promise<Session | null> {
+      return parse(key, await kv.eval<string | null>(TOUCH, [key], [now, opts.idleSeconds, touchAfter]));
+    },
+    /** Reads without touching (used while waiting for another request's refresh). */
+    async peek(key: string): Promise<Session | null> {
+      return parse(key, await kv.get(key));
+    },
+    /** Creates a session under a fresh random id; the caller sets the cookie. */
+    async create(identity: Identity, tokens: SessionTokens, accessExpiresIn: number, now: number): Promise<{ id: string; session: Session }> {
+      const id = base64url.encode(crypto.getRandomValues(new Uint8Array(32)));
+      const key = (await this.keyFor(id))!;
+      const record: SessionRecord = {
+        v: 1, sub: identity.userId, username: identity.username, roles: identity.roles.join(','),
+        ...(identity.region ? { region: identity.region } : {}),
+        createdAt: now, absExp: now + opts.absoluteSeconds, seenAt: now, accessExp: now + accessExpiresIn, rev: 0,
+        tokens: await keys.seal(JSON.stringify(tokens), key),
+      };
+      await kv.set(key, JSON.stringify(record), { ttlSeconds: ttlFor(record, now), nx: true });
+      return { id, session: { key, record, identity: identityOf(record) } };
+    },
+    /** Stores refreshed tokens over revision `expectRev`; null when the session changed or ended meanwhile. */
+    async replaceTokens(s: Session, identity: Identity, tokens: SessionTokens, accessExpiresIn: number, now: number): Promise<Session | null> {
+      const record: SessionRecord = {
+        ...s.record, sub: identity.userId, username: identity.username, roles: identity.roles.join(','),
+        accessExp: now + accessExpiresIn, rev: s.record.rev + 1, seenAt: now,
+        tokens: await keys.seal(JSON.stringify(tokens), s.key),
+      };
+      if (identity.region) record.region = identity.region; else delete record.region;
+      const ok = await kv.eval<number>(COMPARE_AND_SET, [s.key], [JSON.stringify(record), s.record.rev, ttlFor(record, now)]);
+      return Number(ok) === 1 ? { key: s.key, record, identity: identityOf(record) } : null;
+    },
+    /** The session's tokens, or null when they cannot be opened (unknown key id, tampering). */
+    async tokens(s: Session): Promise<SessionTokens | null> {
+      const plain = await keys.open(s.record.tokens, s.key);
+      return plain === null ? null : (JSON.parse(plain) as SessionTokens);
+    },
+    async delete(key: string): Promise<void> {
+      await kv.del(key);
+    },
+  };
+}
+
+export type SessionStore = ReturnType<typeof createSessionStore>;
