@@ -4,7 +4,8 @@
  *
  * chDB quirks handled here: the client's `database` option never reaches the chDB connection, so
  * the adapter runs `USE <database>` once on its session (the session keeps it); a chDB session runs
- * one statement at a time, so calls are queued; and only one process may bind a data directory.
+ * one statement at a time, so calls are queued and run in call order (unqueued, a later query can
+ * overtake an insert still encoding its rows); and only one process may bind a data directory.
  */
 import { createClient, type ClickHouseClient, type ClickHouseClientConfigOptions } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
@@ -13,15 +14,13 @@ import { join, resolve } from 'node:path';
 import type { OlapConfig } from '../../shared/config.ts';
 import type { Olap, OlapParams } from '../../shared/ports/olap.ts';
 
-/** Thrown when the chDB data directory cannot be opened because another process (or path) owns it. */
+/** Thrown when the chDB data directory cannot be opened because another process owns it. */
 export class ChdbDirectoryInUseError extends Error {
   override readonly name = 'ChdbDirectoryInUseError';
-  constructor(readonly path: string, readonly ownerPid: number | undefined, options?: ErrorOptions) {
+  constructor(readonly path: string, readonly ownerPid: number, options?: ErrorOptions) {
     super(
-      ownerPid === process.pid
-        ? `chDB data directory ${path} cannot be opened: this process already has another chDB data directory open (one per process)`
-        : `chDB data directory ${path} is in use by another process${ownerPid ? ` (pid ${ownerPid})` : ''}: ` +
-            'only one process may open a chDB data directory at a time; stop that process or point CHDB_PATH elsewhere',
+      `chDB data directory ${path} is in use by another process (pid ${ownerPid}): only one process may open ` +
+        'a chDB data directory at a time; stop that process or point CHDB_PATH elsewhere',
       options,
     );
   }
@@ -59,8 +58,9 @@ async function openChdb(cfg: OlapConfig): Promise<Olap> {
     connection = createChdbConnection({ path }) as unknown as ClickHouseClientConfigOptions['connection'];
   } catch (err) {
     const owner = statusPid(path);
-    if (owner !== undefined && isAlive(owner)) throw new ChdbDirectoryInUseError(path, owner, { cause: err });
-    throw new Error(`chDB failed to open data directory ${path}`, { cause: err });
+    if (owner !== undefined && owner !== process.pid && isAlive(owner)) throw new ChdbDirectoryInUseError(path, owner, { cause: err });
+    // e.g. this process already has another directory open: chDB's own message says so.
+    throw new Error(`chDB failed to open data directory ${path}: ${(err as Error).message}`, { cause: err });
   }
   const client = createClient({ connection, clickhouse_settings: SETTINGS });
   try {

@@ -9,14 +9,25 @@ import type postgres from 'postgres';
 
 export type PgType = 'text' | 'timestamptz' | 'int2' | 'int4' | 'int8' | 'real' | 'numeric' | 'uuid';
 
+/** Column name, type, and whether its values never need quoting (see {@link arrayLiteral}). */
+export type ColumnSpec<K extends string = string> = readonly [K, PgType, plain?: boolean];
+
 /** A value as PostgreSQL's text input reads it; `null` is SQL NULL. */
 export type Cell = string | null;
 
 // Elements with these characters (or the word NULL) must be quoted inside an array literal.
 const NEEDS_QUOTES = /[",\\{}\s]|^null$|^$/i;
 
-/** Renders one column as a PostgreSQL array literal. */
-export function arrayLiteral(values: readonly Cell[]): string {
+/**
+ * Renders one column as a PostgreSQL array literal. `plain` promises that no value needs quoting
+ * (identifiers, numbers, timestamps, UUIDs): it skips the per-value check, a third of the cost.
+ */
+export function arrayLiteral(values: readonly Cell[], plain = false): string {
+  if (plain) {
+    let out = '{';
+    for (let i = 0; i < values.length; i++) out += (i > 0 ? ',' : '') + (values[i] ?? 'NULL');
+    return out + '}';
+  }
   let out = '{';
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
@@ -33,7 +44,7 @@ export class ColumnBuffer<K extends string> {
   readonly cols: Record<K, Cell[]>;
   readonly statement: string;
 
-  constructor(table: string, private readonly columns: readonly (readonly [K, PgType])[]) {
+  constructor(table: string, private readonly columns: readonly ColumnSpec<K>[]) {
     this.cols = Object.fromEntries(columns.map(([name]) => [name, []])) as unknown as Record<K, Cell[]>;
     const names = columns.map(([n]) => `"${n}"`).join(', ');
     const arrays = columns.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ');
@@ -50,8 +61,8 @@ export class ColumnBuffer<K extends string> {
 
   /** The buffered rows as statement parameters; empties the buffer (keeping the same arrays). */
   take(): string[] {
-    return this.columns.map(([name]) => {
-      const lit = arrayLiteral(this.cols[name]);
+    return this.columns.map(([name, , plain]) => {
+      const lit = arrayLiteral(this.cols[name], plain);
       this.cols[name].length = 0;
       return lit;
     });

@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import postgres from 'postgres';
 import { MIGRATION_DIRS, migratePostgres } from '../db/migrate.ts';
-import { SeedError, generate } from './generate.ts';
+import { SeedError, generate, validateGenerateOptions, type GenerateOptions } from './generate.ts';
 
 const HELP = `Usage: node --import tsx workers/seed/cli.ts --customers N --days D [options]
 
@@ -82,23 +82,32 @@ async function main(): Promise<void> {
   const days = intArg('days', values.days) ?? usage('--days is required');
   const end = values.end === undefined ? undefined : new Date(values.end);
   if (end && Number.isNaN(end.getTime())) usage(`--end must be an ISO date, got "${values.end}"`);
+  const opts: Omit<GenerateOptions, 'crm' | 'telemetry'> = {
+    customers, days, end, reset: values.reset,
+    eventsPerDay: intArg('events-per-day', values['events-per-day']), seed: intArg('seed', values.seed),
+    regions: values.regions?.split(',').map((s) => s.trim()),
+    onProgress: progress(),
+  };
+  try {
+    validateGenerateOptions(opts);
+  } catch (err) {
+    usage((err as Error).message);
+  }
   const crmUrl = process.env.CRM_DATABASE_URL;
   const telemetryUrl = process.env.TELEMETRY_DATABASE_URL;
   if (!crmUrl || !telemetryUrl) usage('CRM_DATABASE_URL and TELEMETRY_DATABASE_URL must be set');
 
-  const options = { onnotice: () => {}, connection: { application_name: 'bionicpro-seed' }, max: 2 };
-  const crm = postgres(crmUrl, options);
-  const telemetry = postgres(telemetryUrl, options);
+  const pgOptions = { onnotice: () => {}, connection: { application_name: 'bionicpro-seed' }, max: 2 };
+  const crm = postgres(crmUrl, pgOptions);
+  const telemetry = postgres(telemetryUrl, pgOptions);
   try {
-    const applied = [...(await migratePostgres(crm, MIGRATION_DIRS.crm)), ...(await migratePostgres(telemetry, MIGRATION_DIRS.telemetry))];
+    const applied = [
+      ...(await migratePostgres(crm, MIGRATION_DIRS.crm)).map((n) => `crm/${n}`),
+      ...(await migratePostgres(telemetry, MIGRATION_DIRS.telemetry)).map((n) => `telemetry/${n}`),
+    ];
     if (applied.length > 0) process.stderr.write(`applied migrations: ${applied.join(', ')}\n`);
     const started = performance.now();
-    const r = await generate({
-      crm, telemetry, customers, days, end, reset: values.reset,
-      eventsPerDay: intArg('events-per-day', values['events-per-day']), seed: intArg('seed', values.seed),
-      regions: values.regions?.split(',').map((s) => s.trim()),
-      onProgress: progress(),
-    });
+    const r = await generate({ crm, telemetry, ...opts });
     const secs = (performance.now() - started) / 1000;
     const n = (x: number) => x.toLocaleString('en-US');
     process.stdout.write(
@@ -107,7 +116,7 @@ async function main(): Promise<void> {
     );
   } catch (err) {
     if (err instanceof SeedError) {
-      process.stderr.write(`error: ${err.message}${err.code === 'NOT_EMPTY' ? ' (--reset)' : ''}\n`);
+      process.stderr.write(`error: ${err.message.replace('the reset option', '--reset')}\n`);
       process.exitCode = err.code === 'INVALID_OPTIONS' ? 2 : 1;
       return;
     }

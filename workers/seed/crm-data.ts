@@ -5,7 +5,7 @@
  */
 import type postgres from 'postgres';
 import { ERROR_CODES, FIRST_NAMES, LAST_NAMES, MODELS, type ModelSpec } from './catalogue.ts';
-import { BulkWriter, ColumnBuffer, type Cell, type PgType } from './bulk.ts';
+import { BulkWriter, ColumnBuffer, type Cell, type ColumnSpec } from './bulk.ts';
 import { Rng } from './random.ts';
 
 const DAY = 86_400_000;
@@ -63,7 +63,7 @@ function profile(rng: Rng, eventsPerDay: number): ChipProfile {
 
 type Row = Record<string, Cell>;
 
-const TABLES: readonly (readonly [string, readonly (readonly [string, PgType])[]])[] = [
+const TABLES: readonly (readonly [string, readonly ColumnSpec[]])[] = [
   ['customers', [
     ['id', 'int8'], ['username', 'text'], ['full_name', 'text'], ['email', 'text'], ['phone', 'text'],
     ['region', 'text'], ['created_at', 'timestamptz'], ['updated_at', 'timestamptz'],

@@ -36,7 +36,7 @@ export interface GenerateOptions {
   regions?: string[];
   /** Last instant of generated telemetry (default: now). */
   end?: Date;
-  /** Replace existing customers and telemetry instead of refusing to run. */
+  /** Replace existing customers (and every row referencing them) and telemetry instead of refusing to run. */
   reset?: boolean;
   /** Called as work proceeds; phases are `crm` and `telemetry` (units: devices). */
   onProgress?: (done: number, total: number, phase: string) => void;
@@ -44,7 +44,8 @@ export interface GenerateOptions {
 
 export interface GenerateResult { customers: number; prostheses: number; events: number }
 
-function validate(o: GenerateOptions) {
+/** Checks the options without touching a database; throws {@link SeedError} `INVALID_OPTIONS`. */
+export function validateGenerateOptions(o: Omit<GenerateOptions, 'crm' | 'telemetry'>): void {
   const int = (name: string, v: number | undefined, min: number, max: number) => {
     if (v !== undefined && (!Number.isInteger(v) || v < min || v > max)) throw new SeedError('INVALID_OPTIONS', `${name} must be an integer from ${min} to ${max}, got ${v}`);
   };
@@ -71,7 +72,7 @@ export async function seedDemoIfEmpty(
 }
 
 async function run(opts: GenerateOptions, onlyIfEmpty: boolean): Promise<GenerateResult | null> {
-  validate(opts);
+  validateGenerateOptions(opts);
   const { crm, telemetry, customers, days, reset = false, onProgress = () => {} } = opts;
   const seed = opts.seed ?? 1;
   const eventsPerDay = opts.eventsPerDay ?? 200;
@@ -79,16 +80,17 @@ async function run(opts: GenerateOptions, onlyIfEmpty: boolean): Promise<Generat
   const startMs = Math.floor(endMs / DAY) * DAY - (days - 1) * DAY;
 
   if (!reset && !onlyIfEmpty && (await telemetry`SELECT 1 FROM telemetry_events LIMIT 1`).length > 0) {
-    throw new SeedError('NOT_EMPTY', 'the telemetry database already has events; reset to replace them');
+    throw new SeedError('NOT_EMPTY', 'the telemetry database already has events (the reset option replaces them)');
   }
   onProgress(0, 1, 'crm');
   const plan = await crm.begin(async (tx) => {
     await tx`SELECT pg_advisory_xact_lock(hashtext('bionicpro:seed'))`;
     if (reset) {
-      await tx`TRUNCATE orders, customer_accounts, prostheses, customers RESTART IDENTITY`;
+      // CASCADE: rows of later tables that point at customers or orders (reservations, …) go too.
+      await tx`TRUNCATE orders, customer_accounts, prostheses, customers RESTART IDENTITY CASCADE`;
     } else if ((await tx`SELECT 1 FROM customers LIMIT 1`).length > 0) {
       if (onlyIfEmpty) return null;
-      throw new SeedError('NOT_EMPTY', 'the CRM database already has customers; reset to replace them');
+      throw new SeedError('NOT_EMPTY', 'the CRM database already has customers (the reset option replaces them)');
     }
     const models = await tx<{ id: number; name: string }[]>`
       INSERT INTO prosthesis_models ${tx(MODELS.map(({ name, kind, manufacturer, price }) => ({ name, kind, manufacturer, price })))}

@@ -16,14 +16,18 @@ import { Rng } from './random.ts';
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
+// Every value generated here is an identifier, number, timestamp or UUID: all columns are plain.
 export const eventBuffer = () =>
   new ColumnBuffer('telemetry_events', [
-    ['chip_id', 'text'], ['ts', 'timestamptz'], ['kind', 'text'], ['action', 'text'], ['response_ms', 'int4'],
-    ['error_code', 'text'], ['battery_pct', 'int2'], ['grip_force_n', 'real'], ['batch_id', 'uuid'], ['seq', 'int4'],
+    ['chip_id', 'text', true], ['ts', 'timestamptz', true], ['kind', 'text', true], ['action', 'text', true],
+    ['response_ms', 'int4', true], ['error_code', 'text', true], ['battery_pct', 'int2', true],
+    ['grip_force_n', 'real', true], ['batch_id', 'uuid', true], ['seq', 'int4', true],
   ] as const);
 
 export const batchBuffer = () =>
-  new ColumnBuffer('telemetry_batches', [['batch_id', 'uuid'], ['chip_id', 'text'], ['received_at', 'timestamptz'], ['events', 'int4']] as const);
+  new ColumnBuffer('telemetry_batches', [
+    ['batch_id', 'uuid', true], ['chip_id', 'text', true], ['received_at', 'timestamptz', true], ['events', 'int4', true],
+  ] as const);
 
 export type EventBuffer = ReturnType<typeof eventBuffer>;
 export type BatchBuffer = ReturnType<typeof batchBuffer>;

@@ -58,6 +58,7 @@ export async function startPostgres(opts: {
       '-c', 'max_wal_senders=20',
       '-c', 'max_connections=200',
       '-c', 'fsync=on',
+      '-c', 'max_wal_size=2GB', // bulk loads (generator, benchmarks) would checkpoint constantly otherwise
     ],
     onLog: (m) => { log.push(m); if (log.length > 200) log.shift(); opts.onLog?.(m); },
     onError: (m) => { log.push(String(m)); opts.onLog?.(String(m)); },
