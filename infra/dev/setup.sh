@@ -30,6 +30,9 @@ fi
 
 # npm dependencies: (re)install when missing or when the lockfile changed.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "setup: installing npm dependencies (npm ci)" >&2
-  npm ci --no-audit --no-fund --loglevel=error
+  # `npm install` with the committed lockfile installs exactly its versions. (`npm ci` is refused
+  # here: this npm leaves other platforms' optional packages out of the lockfile, then calls it
+  # out of sync.)
+  echo "setup: installing npm dependencies" >&2
+  npm install --no-audit --no-fund --loglevel=error
 fi
