@@ -18,6 +18,12 @@ import { createEdgeAuth } from './auth/index.ts';
 import type { AuthVariables } from './auth/middleware.ts';
 import { refuse } from './auth/respond.ts';
 import { DEFAULT_RATE_LIMITS, type RateLimitSettings } from './auth/rate-limit.ts';
+import { createEdgeReports } from './reports/index.ts';
+import type { ReportsEdgeConfig } from '../shared/reports/config.ts';
+import { createNotificationFeed, type NotificationFeedOptions } from '../shared/notifications/feed.ts';
+import { notificationRoutes } from './notifications/routes.tsx';
+import { telemetryRoutes } from './telemetry/routes.ts';
+import type { TelemetryConfig } from '../shared/telemetry/config.ts';
 
 export interface EdgeDeps {
   kv: Kv;
@@ -39,6 +45,12 @@ export interface EdgeDeps {
   now?: () => number;
   /** Pins the provider's verification keys (tests); by default they are fetched from its JWKS URL. */
   jwks?: JWTVerifyGetKey;
+  /** Report delivery settings (cache size, links, build timeout); defaults when absent. */
+  reports?: ReportsEdgeConfig;
+  /** Live notifications: per-user connection limit, poll interval (defaults when absent). */
+  notifications?: Omit<NotificationFeedOptions, 'kv'>;
+  /** Device telemetry ingestion (device key ring, size limit); absent: devices get 503. */
+  telemetry?: TelemetryConfig | null;
 }
 
 export type EdgeEnv = { Variables: { requestId: string } & AuthVariables };
@@ -75,9 +87,15 @@ export function createEdgeApp(deps: EdgeDeps): Hono<EdgeEnv> {
     await next();
   });
   app.use(accessLog());
+  // Devices sign each upload and hold no cookie: mounted before the browser CSRF and session layers.
+  app.route('/telemetry', telemetryRoutes({ config: deps.telemetry, kv: deps.kv, workerUrl: deps.workerUrl, fetch: doFetch }));
   app.use(auth.csrf);
   app.use(auth.middleware);
   app.route('/auth', auth.routes);
+  const reports = createEdgeReports({ ...deps, fetch: doFetch }, auth);
+  app.route('/', reports.routes);
+  const notifications = createNotificationFeed({ ...deps.notifications, kv: deps.kv });
+  app.route('/', notificationRoutes(notifications));
 
   app.get('/health', async (c) => {
     const report = await health();
@@ -92,7 +110,7 @@ export function createEdgeApp(deps: EdgeDeps): Hono<EdgeEnv> {
         router: edgeRouter,
         createContext: () => ({
           requestId: c.get('requestId'), identity: c.get('identity'), log: c.get('log'),
-          ports: { kv: deps.kv, objectStore: deps.objectStore }, health, host: 'edge',
+          ports: { kv: deps.kv, objectStore: deps.objectStore, reports: reports.forRequest(c), notifications }, health, host: 'edge',
         }),
       });
     }

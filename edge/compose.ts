@@ -27,6 +27,8 @@ export function composeEdge(config: EdgeConfig, runtime: EdgeRuntime = {}) {
     auth: config.auth,
     publicUrl: config.publicUrl,
     rateLimits: config.rateLimits,
+    reports: config.reports,
+    telemetry: config.telemetry,
     // Behind a proxy the socket is the proxy: then only the header it sets names the client.
     clientIp: header ? (c) => c.req.header(header)?.split(',')[0]?.trim() : runtime.remoteAddress,
   });

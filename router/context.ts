@@ -6,6 +6,11 @@ import type { HealthReport } from '../shared/health.ts';
 import type { Logger } from '../shared/log.ts';
 import type { BionicTopics } from '../shared/bus/topics.ts';
 import type { Bus, Kv, ObjectStore, Olap, Oltp } from '../shared/ports/index.ts';
+import type { EtlService } from '../shared/etl/port.ts';
+import type { CdcControl } from '../shared/ports/cdc.ts';
+import type { ReportBuilder, ReportDelivery } from '../shared/reports/ports.ts';
+import type { OrdersPort } from '../shared/saga/api.ts';
+import type { NotificationFeed } from '../shared/notifications/feed.ts';
 
 export type Role = 'prosthesis_user' | 'crm_operator' | 'ml_engineer' | 'admin';
 
@@ -23,6 +28,18 @@ export interface Ports {
   olap?: Olap;
   oltp?: { crm: Oltp; telemetry: Oltp; platform: Oltp };
   bus?: Bus<BionicTopics>;
+  /** The ETL (worker-served `etl.*`, workers/etl). */
+  etl?: EtlService;
+  /** Workers: orders and their sagas (workers/saga). */
+  orders?: OrdersPort;
+  /** Edge: the signed-in user's live notifications from KV (shared/notifications). */
+  notifications?: NotificationFeed;
+  /** Edge: report delivery bound to the current request (edge/reports). */
+  reports?: ReportDelivery;
+  /** Workers: the report builder (workers/reports). */
+  reportBuilder?: ReportBuilder;
+  /** Workers: change data capture's status (workers/cdc), where CDC runs. */
+  cdc?: CdcControl;
 }
 
 export interface RouterContext {

@@ -3,17 +3,28 @@
  * worker pool serves (domains listed in paths.ts); their union is the type clients use.
  */
 import { healthRouter, workerRouter as workerInfoRouter } from './routers/health.ts';
+import { etlRouter } from './routers/etl.ts';
 import { meRouter } from './routers/me.ts';
+import { notificationsRouter } from './routers/notifications.ts';
+import { ordersRouter, sagaRouter } from './routers/orders.ts';
+import { reportsRouter } from './routers/reports.ts';
+import { reportsBuilderRouter } from './routers/reports-builder.ts';
 import { workerIdentityRouter } from './routers/worker-identity.ts';
 import { mergeRouters, router } from './trpc.ts';
 
 export const edgeRouter = router({
   health: healthRouter,
   me: meRouter,
+  reports: reportsRouter,
+  notifications: notificationsRouter,
 });
 
 export const workerRouter = router({
   worker: mergeRouters(workerInfoRouter, workerIdentityRouter),
+  reportsBuilder: reportsBuilderRouter,
+  orders: ordersRouter,
+  saga: sagaRouter,
+  etl: etlRouter,
 });
 
 export const appRouter = mergeRouters(edgeRouter, workerRouter);

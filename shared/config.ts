@@ -6,6 +6,10 @@
 import { z } from 'zod';
 import { busConfigOf, busEnv, type BusConfig } from './bus/config.ts';
 import { bool, ConfigError, port, secret, url, type Env } from './config-fields.ts';
+import { sagaConfigOf, sagaEnv, type SagaConfig } from './saga/config.ts';
+import { telemetryConfigOf, telemetryEnv, type TelemetryConfig } from './telemetry/config.ts';
+import { etlConfigOf, etlEnv, type EtlConfig } from './etl/config.ts';
+import { reportsEdgeConfigOf, reportsEdgeEnv, reportsWorkerConfigOf, reportsWorkerEnv, type ReportsEdgeConfig, type ReportsWorkerConfig } from './reports/config.ts';
 
 export { ConfigError, type Env };
 
@@ -91,8 +95,8 @@ const workerOnly = {
   MIGRATE_ON_START: bool.default('true'),
 };
 
-export const edgeEnvSchema = z.object({ ...common, ...kv, ...objectStore, ...edgeOnly, ...edgeAuth });
-export const workerEnvSchema = z.object({ ...common, ...kv, ...objectStore, ...workerOnly, ...oidcShared, ...busEnv });
+export const edgeEnvSchema = z.object({ ...common, ...kv, ...objectStore, ...edgeOnly, ...edgeAuth, ...reportsEdgeEnv, ...telemetryEnv });
+export const workerEnvSchema = z.object({ ...common, ...kv, ...objectStore, ...workerOnly, ...oidcShared, ...busEnv, ...reportsWorkerEnv, ...sagaEnv, ...telemetryEnv, ...etlEnv });
 
 // Rules across variables; the plain object schemas above stay introspectable (`.shape`).
 const edgeEnvChecked = edgeEnvSchema.superRefine((e, ctx) => {
@@ -139,6 +143,8 @@ export interface EdgeConfig {
   host: string; port: number; publicUrl: string; workerUrl: string;
   kv: KvConfig; objectStore: ObjectStoreConfig;
   auth: EdgeAuthConfig | null; rateLimits: RateLimitConfig; clientIpHeader?: string;
+  reports: ReportsEdgeConfig;
+  telemetry: TelemetryConfig;
 }
 export interface WorkerConfig {
   env: WorkerEnv['BIONIC_ENV']; logLevel: WorkerEnv['LOG_LEVEL'];
@@ -146,6 +152,10 @@ export interface WorkerConfig {
   kv: KvConfig; objectStore: ObjectStoreConfig; olap: OlapConfig; oltp: OltpConfig;
   auth: JwtAuthConfig | null;
   bus: BusConfig;
+  saga: SagaConfig;
+  reports: ReportsWorkerConfig;
+  telemetry: TelemetryConfig;
+  etl: EtlConfig;
 }
 
 function parse<S extends z.ZodTypeAny>(schema: S, env: Env): z.output<S> {
@@ -186,6 +196,8 @@ export function parseEdgeConfig(env: Env): EdgeConfig {
       api: { limit: e.RATE_LIMIT_API_PER_MINUTE, windowSeconds: 60 },
     },
     clientIpHeader: e.CLIENT_IP_HEADER,
+    reports: reportsEdgeConfigOf(e),
+    telemetry: telemetryConfigOf(e),
   };
 }
 
@@ -202,5 +214,9 @@ export function parseWorkerConfig(env: Env): WorkerConfig {
     oltp: { crm: e.CRM_DATABASE_URL, telemetry: e.TELEMETRY_DATABASE_URL, platform: e.PLATFORM_DATABASE_URL, poolMax: e.PG_POOL_MAX },
     auth: e.OIDC_ISSUER ? { issuer: e.OIDC_ISSUER, audience: e.OIDC_AUDIENCE, jwksUrl: e.OIDC_JWKS_URL } : null,
     bus: busConfigOf(e),
+    saga: sagaConfigOf(e),
+    reports: reportsWorkerConfigOf(e),
+    telemetry: telemetryConfigOf(e),
+    etl: etlConfigOf(e),
   };
 }

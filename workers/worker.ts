@@ -15,6 +15,10 @@ import { createWorkerApp } from './app.ts';
 import { createJwtAuthenticator } from './auth/verify-jwt.ts';
 import { createBus, loadTopicSpecs } from './bus/index.ts';
 import { bionicCodec } from '../shared/bus/topics.ts';
+import { startSaga } from './saga/index.ts';
+import { createReportBuilder, scheduleReportCleanup } from './reports/index.ts';
+import { createEtl } from './etl/index.ts';
+import { ingestRoutes } from './telemetry/routes.ts';
 
 /** Starts a worker from parsed configuration; resolves once it is listening. */
 export async function startWorker(config: WorkerConfig) {
@@ -35,6 +39,7 @@ export async function startWorker(config: WorkerConfig) {
     platformUrl: config.oltp.platform, codec: bionicCodec, log: log.child({ component: 'bus' }), topics: await loadTopicSpecs(),
   });
   log.info('bus ready', { kind: bus.kind });
+  const saga = await startSaga({ crm: oltp.crm.sql, platform: oltp.platform.sql, bus, kv, log, config: config.saga });
   const health = () =>
     checkHealth({
       crm: () => oltp.crm.ping(),
@@ -46,15 +51,29 @@ export async function startWorker(config: WorkerConfig) {
     });
   if (!config.auth) log.warn('bearer verification is off: OIDC_ISSUER is not set, every caller is anonymous');
   const authenticate = config.auth ? createJwtAuthenticator({ ...config.auth, log }) : undefined;
-  const app = createWorkerApp({ ports: { kv, objectStore, olap, oltp, bus }, log, health, authenticate });
+  const reportBuilder = createReportBuilder({ olap, objectStore, kv, crm: oltp.crm, log: log.child({ component: 'reports' }) });
+  const reportCleanup = config.reports.cleanupCron
+    ? scheduleReportCleanup(config.reports.cleanupCron, { objectStore, kv, log: log.child({ component: 'reports-cleanup' }), olderThanSeconds: config.reports.oldVersionTtlSeconds })
+    : null;
+  const etl = createEtl({
+    olap, platform: oltp.platform.sql, telemetry: oltp.telemetry, telemetryUrl: config.oltp.telemetry, crmUrl: config.oltp.crm,
+    config: config.etl, kv, reports: reportBuilder, log: log.child({ component: 'etl' }),
+  });
+  const app = createWorkerApp({ ports: { etl: etl.service, kv, objectStore, olap, oltp, bus, reportBuilder, orders: saga.orders }, log, health, authenticate });
+  // Device uploads forwarded by the edge (edge/telemetry): verified again, stored in one transaction.
+  app.route('/internal/telemetry', ingestRoutes({ config: config.telemetry, telemetry: oltp.telemetry, kv }));
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
     const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => {
       log.notice('worker listening', { url: `http://${config.host}:${info.port}` });
       resolve(s);
     });
   });
+  etl.start();
   async function stop() {
     await new Promise<void>((resolve) => server.close(() => resolve()));
+    await etl.stop();
+    await reportCleanup?.stop();
+    await saga.stop();
     await bus.close();
     await Promise.allSettled([olap.close(), oltp.crm.close(), oltp.telemetry.close(), oltp.platform.close()]);
   }

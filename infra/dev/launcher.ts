@@ -88,7 +88,7 @@ function lockOrRefuse(dataDir: string) {
   return () => rmSync(file, { force: true });
 }
 
-interface DevSecrets { gatewayToken: string; oidcClientSecret: string; sessionKeys: string }
+interface DevSecrets { gatewayToken: string; oidcClientSecret: string; sessionKeys: string; telemetryDeviceKeys: string }
 
 /** Per-data-dir secrets, generated once, never in the repo; ones added later are filled in. */
 function devSecrets(dataDir: string): DevSecrets {
@@ -98,6 +98,7 @@ function devSecrets(dataDir: string): DevSecrets {
     gatewayToken: randomBytes(24).toString('base64url'),
     oidcClientSecret: randomBytes(24).toString('base64url'),
     sessionKeys: `dev1:${randomBytes(32).toString('base64url')}`,
+    telemetryDeviceKeys: `dev1:${randomBytes(32).toString('base64url')}`,
     ...existing,
   };
   if (Object.keys(existing).length !== Object.keys(secrets).length) writeFileSync(file, JSON.stringify(secrets), { mode: 0o600 });
@@ -212,6 +213,7 @@ async function main() {
       S3_ENDPOINT: s3.url, S3_REGION: 'us-east-1', S3_ACCESS_KEY_ID: 'S3RVER', S3_SECRET_ACCESS_KEY: 'S3RVER',
       S3_BUCKET_REPORTS: 'reports', S3_FORCE_PATH_STYLE: 'true',
       OIDC_ISSUER: idp.issuer, OIDC_AUDIENCE: 'bionic-worker-api',
+      TELEMETRY_DEVICE_KEYS: secrets.telemetryDeviceKeys,
     };
     // Worker and edge start side by side: the edge only needs the worker's URL, known up front.
     const edgeEnv = {

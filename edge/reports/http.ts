@@ -1,0 +1,34 @@
+/**
+ * HTTP details of report responses: conditional requests (ETag / If-None-Match → 304), caching
+ * headers (every report is private to its user: never stored by a shared cache), and the status
+ * each {@link ReportsError} code becomes.
+ */
+import type { ReportsErrorCode } from '../../shared/reports/ports.ts';
+
+export const STATUS: Record<ReportsErrorCode, 400 | 401 | 403 | 404 | 503 | 504> = {
+  BAD_REQUEST: 400, UNAUTHORIZED: 401, FORBIDDEN: 403, NOT_FOUND: 404, UNAVAILABLE: 503, TIMEOUT: 504,
+};
+
+/**
+ * `private`: only the user's browser may keep it; `no-cache`: it must revalidate each time (a
+ * version bump may have replaced it), which costs a 304 when nothing changed. `Vary: Cookie`
+ * because the same URL names a different report for each signed-in user.
+ */
+export const PRIVATE_REVALIDATE = { 'cache-control': 'private, no-cache', vary: 'Cookie' } as const;
+
+/** True when `If-None-Match` lists `etag` (weak comparison, as RFC 9110 requires for it) or is `*`. */
+export function notModified(ifNoneMatch: string | undefined, etag: string): boolean {
+  if (!ifNoneMatch) return false;
+  const bare = (t: string) => t.trim().replace(/^W\//, '');
+  return ifNoneMatch.split(',').some((t) => t.trim() === '*' || bare(t) === bare(etag));
+}
+
+/** Answers 304 or 200 with `body` under a strong ETag. */
+export function conditional(req: Request, etag: string, body: BodyInit, headers: Record<string, string>): Response {
+  const h = { ...PRIVATE_REVALIDATE, ...headers, etag };
+  if (notModified(req.headers.get('if-none-match') ?? undefined, etag)) {
+    const { 'content-type': _ct, 'content-disposition': _cd, ...rest } = h as Record<string, string>;
+    return new Response(null, { status: 304, headers: rest });
+  }
+  return new Response(req.method === 'HEAD' ? null : body, { status: 200, headers: h });
+}

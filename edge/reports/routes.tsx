@@ -1,0 +1,131 @@
+/**
+ * The browser-facing report routes: pages (hono/jsx), `GET /reports/<period>.json` for caching
+ * proxies and scripts, CSV export, and signed download links. Everything is the signed-in user's
+ * own: no route takes a user id. Other users' reports are only reachable through the audited
+ * tRPC procedures (router/routers/reports.ts).
+ */
+import { Hono, type Context } from 'hono';
+import { appRouter } from '../../router/root.ts';
+import { procedurePaths, TRPCError, trpcErrorResponse } from '../../router/http.ts';
+import type { Identity } from '../../router/context.ts';
+import type { Logger } from '../../shared/log.ts';
+import type { ObjectStore } from '../../shared/ports/index.ts';
+import { csvFileName, reportToCsv } from '../../shared/reports/csv.ts';
+import { parseReportKey } from '../../shared/reports/keys.ts';
+import { parsePeriod, rangePeriod, utcToday } from '../../shared/reports/period.ts';
+import { ReportsError, type ReportDelivery } from '../../shared/reports/ports.ts';
+import { ErrorPage, ReportListPage, ReportPage, SignInPage } from '../ui/pages.tsx';
+import { conditional, PRIVATE_REVALIDATE, STATUS } from './http.ts';
+import type { LinkSigner } from './links.ts';
+
+type Env = { Variables: { identity: Identity | null; log: Logger } };
+
+export interface ReportRoutesOptions {
+  delivery: (c: Context) => ReportDelivery;
+  objectStore: ObjectStore;
+  /** Edge-signed download links; null when links are served by the object store or disabled. */
+  signer: LinkSigner | null;
+  /** Edge clock, epoch seconds. */
+  now: () => number;
+}
+
+/** Worker procedures only the edge itself may call: never forwarded for clients. */
+const INTERNAL_DOMAINS = ['reportsBuilder'];
+
+const FILE = /^([A-Za-z0-9_-]+?)(?:\.(json|csv))?$/;
+
+export function reportRoutes(opts: ReportRoutesOptions) {
+  const app = new Hono<Env>();
+  const today = () => utcToday(opts.now() * 1000);
+
+  app.use('/trpc/*', async (c, next) => {
+    const internal = procedurePaths(new URL(c.req.url)).some((p) => INTERNAL_DOMAINS.includes(p.split('.', 1)[0]!));
+    if (!internal) return next();
+    return trpcErrorResponse(c.req.raw, appRouter, new TRPCError({ code: 'NOT_FOUND', message: 'No such procedure' }));
+  });
+
+  app.get('/reports', async (c) => {
+    const identity = c.get('identity');
+    if (!identity) return c.html(<SignInPage returnTo="/reports" />);
+    const from = c.req.query('from');
+    const to = c.req.query('to');
+    if (from !== undefined || to !== undefined) {
+      const range = from && to ? rangePeriod(from, to) : null;
+      if (!range) return page(c, 400, 'Invalid range', 'Choose a start date on or before the end date, at most 366 days apart.');
+      return c.redirect(`/reports/${range.id}`, 303);
+    }
+    return guarded(c, async () => c.html(<ReportListPage username={identity.username} today={today()} reports={await opts.delivery(c).list(identity.userId)} />));
+  });
+
+  app.get('/reports/files/:token', async (c) => {
+    if (!opts.signer) return c.json({ error: { code: 'NOT_FOUND', message: 'Download links are not served here' } }, 404);
+    const check = await opts.signer.verify(c.req.param('token'));
+    if (!check.ok) {
+      const expired = check.reason === 'expired';
+      return c.json({ error: { code: expired ? 'EXPIRED' : 'FORBIDDEN', message: expired ? 'This download link has expired' : 'This download link is not valid' } }, expired ? 410 : 403);
+    }
+    let stored;
+    try { stored = await opts.objectStore.get(check.key); } catch {
+      return c.json({ error: { code: 'SERVICE_UNAVAILABLE', message: 'Report storage is unavailable; please retry shortly' } }, 503, { 'retry-after': '5' });
+    }
+    if (!stored) return c.json({ error: { code: 'NOT_FOUND', message: 'This report is no longer stored' } }, 404);
+    const name = `bionicpro-report-${parseReportKey(check.key)?.periodId ?? 'report'}.json`;
+    return conditional(c.req.raw, `"${stored.etag}"`, stored.body as Uint8Array<ArrayBuffer>, {
+      'content-type': 'application/json; charset=utf-8', 'content-disposition': `attachment; filename="${name}"`,
+      'cache-control': `private, max-age=${Math.max(0, check.expiresAt - opts.now())}`,
+    });
+  });
+
+  app.get('/reports/:file', async (c) => {
+    const m = FILE.exec(c.req.param('file'));
+    const period = m ? parsePeriod(m[1]!, today()) : null;
+    const format = m?.[2] ?? 'html';
+    const identity = c.get('identity');
+    if (!identity) {
+      if (format !== 'html') return c.json({ error: { code: 'UNAUTHORIZED', message: 'Sign in first' } }, 401);
+      return c.html(<SignInPage returnTo={c.req.path} />, 401);
+    }
+    if (!period) return notFound(c, format);
+    return guarded(c, async () => {
+      const delivery = opts.delivery(c);
+      const served = await delivery.get(identity.userId, period);
+      const version = { 'x-report-version': String(served.version) };
+      if (format === 'json') return conditional(c.req.raw, `"${served.etag}"`, served.body as Uint8Array<ArrayBuffer>, { 'content-type': 'application/json; charset=utf-8', ...version });
+      const report = served.report();
+      if (format === 'csv') {
+        return conditional(c.req.raw, `"csv-${served.etag}"`, reportToCsv(report), {
+          'content-type': 'text/csv; charset=utf-8', 'content-disposition': `attachment; filename="${csvFileName(report)}"`, ...version,
+        });
+      }
+      const link = await delivery.link(identity.userId, period).catch(() => undefined);
+      c.header('cache-control', PRIVATE_REVALIDATE['cache-control']);
+      c.header('vary', PRIVATE_REVALIDATE.vary);
+      return c.html(<ReportPage username={identity.username} report={report} link={link} />);
+    }, format);
+  });
+
+  return app;
+}
+
+/** Runs a report read; a {@link ReportsError} becomes its status, as a page or JSON. */
+async function guarded(c: Context<Env>, fn: () => Promise<Response>, format = 'html'): Promise<Response> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (!(err instanceof ReportsError)) throw err;
+    const status = STATUS[err.code];
+    const extra: Record<string, string> = status === 503 || status === 504 ? { 'retry-after': '5', 'cache-control': 'no-store' } : { 'cache-control': 'no-store' };
+    if (format !== 'html') return c.json({ error: { code: err.code === 'UNAVAILABLE' ? 'SERVICE_UNAVAILABLE' : err.code, message: err.message } }, status, extra);
+    return page(c, status, status >= 500 ? 'Reports are temporarily unavailable' : 'This report cannot be shown', err.message, extra);
+  }
+}
+
+function page(c: Context<Env>, status: 400 | 401 | 403 | 404 | 503 | 504, title: string, message: string, headers: Record<string, string> = {}) {
+  return c.html(<ErrorPage title={title} message={message} username={c.get('identity')?.username} />, status, headers);
+}
+
+function notFound(c: Context<Env>, format: string) {
+  const message = 'No such report period. Use day, week, month, YYYY-MM-DD, YYYY-Www, YYYY-MM or YYYY-MM-DD_YYYY-MM-DD.';
+  return format === 'html' ? page(c, 404, 'Report not found', message) : c.json({ error: { code: 'NOT_FOUND', message } }, 404);
+}
+

@@ -1,0 +1,39 @@
+/**
+ * CDC in a child process, for tests/e2e/cdc-crash.test.ts (which kills it with SIGKILL) and for
+ * anything else that needs CDC in another process. Prints one JSON line per CDC event on stdout;
+ * answers `status` on stdin with `{"event":"status",…}`; stops gracefully on SIGTERM.
+ *
+ * Usage: node --import tsx tests/support/cdc-child.ts <crmUrl> <platformUrl> <chdbPath> [optionsJson]
+ */
+import { createInterface } from 'node:readline';
+import { createLogger } from '../../shared/log.ts';
+import { startCdc } from '../../workers/cdc/index.ts';
+import { openBus, openOlap } from './cdc-stack.ts';
+
+const [crmUrl, platformUrl, chdbPath, optionsJson] = process.argv.slice(2);
+if (!crmUrl || !platformUrl || !chdbPath) {
+  console.error('usage: cdc-child <crmUrl> <platformUrl> <chdbPath> [optionsJson]');
+  process.exit(2);
+}
+const say = (event: Record<string, unknown>) => process.stdout.write(JSON.stringify(event) + '\n');
+const log = createLogger({ level: 'warn', base: { child: process.pid }, write: (line) => process.stderr.write(line + '\n') });
+
+const olap = await openOlap(chdbPath);
+const bus = await openBus(platformUrl);
+const cdc = await startCdc({
+  crmUrl, olap, bus, log, options: optionsJson ? JSON.parse(optionsJson) : {},
+  onEvent: (e) => say({ event: 'cdc', ...e }),
+});
+say({ event: 'ready' });
+
+createInterface({ input: process.stdin }).on('line', (line) => {
+  if (line.trim() === 'status') cdc.status().then((s) => say({ event: 'status', ...s }), (err) => say({ event: 'status-error', message: String(err) }));
+});
+
+process.once('SIGTERM', async () => {
+  await cdc.stop();
+  await bus.close();
+  await olap.close();
+  say({ event: 'stopped' });
+  process.exit(0);
+});

@@ -1,0 +1,89 @@
+/**
+ * The report builder: reads one user's statistics for one period from ClickHouse (and the models
+ * of their devices from the CRM), renders the JSON report, and stores it under the user's current
+ * version. The version is read *before* the statistics: the ETL loads first and bumps after, so a
+ * report stored under version n always contains at least load n.
+ *
+ * A report is rendered completely in memory and written with one PUT, which the object store
+ * applies atomically: a failure leaves no partial object behind, only a clear UNAVAILABLE error.
+ */
+import type { Logger } from '../../shared/log.ts';
+import type { Kv, ObjectStore, Olap } from '../../shared/ports/index.ts';
+import type { OltpQueryable } from '../../shared/ports/oltp.ts';
+import { isValidUserId, readReportVersion, reportObjectKey } from '../../shared/reports/keys.ts';
+import { parsePeriod, type ReportPeriod } from '../../shared/reports/period.ts';
+import { ReportsError, type BuiltReport, type ReportBuilder } from '../../shared/reports/ports.ts';
+import { createModelLookup } from './models.ts';
+import { queryReportRows } from './query.ts';
+import { renderReport } from './render.ts';
+
+export interface ReportBuilderDeps {
+  olap: Olap;
+  objectStore: ObjectStore;
+  kv: Kv;
+  /** The CRM database, for prosthesis models when ClickHouse has no CRM replicas. */
+  crm?: OltpQueryable;
+  log: Logger;
+  now?: () => number;
+}
+
+export interface WorkerReportBuilder extends ReportBuilder {
+  /**
+   * Builds the given periods (default: today, this week, this month) for each user, one at a time,
+   * so a read right after an ETL load is already a hit. Failures are logged and counted, not thrown.
+   */
+  prebuild(userIds: Iterable<string>, periods?: readonly string[]): Promise<{ built: number; failed: number }>;
+}
+
+/** Runs `fn`, turning any failure into a ReportsError UNAVAILABLE naming `what`. */
+async function dependency<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof ReportsError) throw err;
+    throw new ReportsError('UNAVAILABLE', `The ${what} is unavailable; the report was not built. Please retry shortly.`, { cause: err });
+  }
+}
+
+export function createReportBuilder(deps: ReportBuilderDeps): WorkerReportBuilder {
+  const now = deps.now ?? Date.now;
+  const models = createModelLookup({ olap: deps.olap, crm: deps.crm, log: deps.log, now });
+
+  async function build(userId: string, period: ReportPeriod): Promise<BuiltReport> {
+    if (!isValidUserId(userId)) throw new ReportsError('BAD_REQUEST', 'Not a valid user id');
+    const started = performance.now();
+    const version = await dependency('key-value store', () => readReportVersion(deps.kv, userId, now()));
+    const rows = await dependency('analytics database', () => queryReportRows(deps.olap, userId, period));
+    const chips = await dependency('CRM', () => models(rows.devices.map((d) => d.chip_id)));
+    const report = renderReport({ userId, period, version, generatedAt: new Date(now()), ...rows, models: chips });
+    const body = JSON.stringify(report);
+    const key = reportObjectKey(userId, version, period.id);
+    const { etag } = await dependency('report storage', () =>
+      deps.objectStore.put(key, body, { contentType: 'application/json', metadata: { 'report-version': String(version) } }));
+    deps.log.info('report built', { key, bytes: body.length, days: report.totals.daysWithData, ms: Math.round(performance.now() - started) });
+    return { key, version, etag, body };
+  }
+
+  return {
+    build,
+    async prebuild(userIds, periods = ['day', 'week', 'month']) {
+      let built = 0;
+      let failed = 0;
+      const today = new Date(now()).toISOString().slice(0, 10);
+      for (const userId of userIds) {
+        for (const name of periods) {
+          const period = parsePeriod(name, today);
+          if (!period) throw new Error(`prebuild: not a period: ${name}`);
+          try {
+            await build(userId, period);
+            built += 1;
+          } catch (err) {
+            failed += 1;
+            deps.log.warn('report prebuild failed', { userId, period: period.id, err });
+          }
+        }
+      }
+      return { built, failed };
+    },
+  };
+}

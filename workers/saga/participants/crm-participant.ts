@@ -1,0 +1,56 @@
+/**
+ * The shape shared by the participants that act on the CRM database (profile, deals). Per batch,
+ * one CRM transaction records the commands as processed (`bus_processed` in the CRM, through
+ * `firstDeliveries`), applies their effects and stores each reply. Replies are published to
+ * `saga.events` only after that commit — the bus lives in another database, so no transaction
+ * spans both. A crash in between means the batch comes back: its commands are then duplicates,
+ * nothing is applied twice, and the stored replies are published again under the same message
+ * ids, which the orchestrator deduplicates. Effects exactly once; replies at least once.
+ */
+import type postgres from 'postgres';
+import type { BatchHandler } from '../../../shared/ports/bus.ts';
+import type { BionicTopics, SagaCommand } from '../../../shared/bus/topics.ts';
+import type { Logger } from '../../../shared/log.ts';
+import { firstDeliveries, type WorkerBus } from '../../bus/index.ts';
+import { outgoing } from '../messages.ts';
+
+export interface CrmParticipantOptions {
+  /** Consumer group and dedupe consumer name. */
+  name: string;
+  crm: postgres.Sql;
+  bus: WorkerBus<BionicTopics>;
+  log: Logger;
+  /** Applies one command inside the batch's transaction; returns the reply, or null for none. */
+  handle(tx: postgres.TransactionSql, command: SagaCommand): Promise<SagaCommand | null>;
+  /** Orders a batch's fresh commands before handling (stable: one saga's commands keep their order). */
+  order?(commands: SagaCommand[]): SagaCommand[];
+}
+
+export function crmParticipant(opts: CrmParticipantOptions): BatchHandler<SagaCommand> {
+  return async (messages) => {
+    const commands = messages.map((m) => ({ id: m.value.messageId, ...m.value }));
+    const replies = await opts.crm.begin(async (tx) => {
+      const { fresh, duplicates } = await firstDeliveries(tx, opts.name, commands);
+      const out: SagaCommand[] = [];
+      const stored: { command_id: string; saga_id: string; value: SagaCommand }[] = [];
+      for (const { id, ...command } of opts.order ? opts.order(fresh) as typeof fresh : fresh) {
+        const reply = await opts.handle(tx, command);
+        if (!reply) continue;
+        out.push(reply);
+        stored.push({ command_id: id, saga_id: command.sagaId, value: reply });
+      }
+      if (stored.length) {
+        await tx`INSERT INTO saga_replies (command_id, saga_id, value)
+          SELECT command_id, saga_id, value FROM jsonb_to_recordset(${tx.json(stored as never)}) AS r(command_id text, saga_id text, value jsonb)`;
+      }
+      if (duplicates.length) {
+        const again = await tx<{ value: SagaCommand }[]>`
+          SELECT value FROM saga_replies WHERE command_id = ANY(${duplicates.map((d) => d.id)}::text[])`;
+        opts.log.debug('saga commands delivered again; replies re-sent', { participant: opts.name, duplicates: duplicates.length, replies: again.length });
+        out.push(...again.map((r) => r.value));
+      }
+      return out;
+    });
+    if (replies.length) await opts.bus.publish('saga.events', replies.map(outgoing));
+  };
+}
