@@ -3,6 +3,7 @@
  * worker pool serves (domains listed in paths.ts); their union is the type clients use.
  */
 import { healthRouter, workerRouter as workerInfoRouter } from './routers/health.ts';
+import { cdcRouter } from './routers/cdc.ts';
 import { etlRouter } from './routers/etl.ts';
 import { meRouter } from './routers/me.ts';
 import { notificationsRouter } from './routers/notifications.ts';
@@ -25,6 +26,7 @@ export const workerRouter = router({
   orders: ordersRouter,
   saga: sagaRouter,
   etl: etlRouter,
+  cdc: cdcRouter,
 });
 
 export const appRouter = mergeRouters(edgeRouter, workerRouter);

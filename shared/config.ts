@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { busConfigOf, busEnv, type BusConfig } from './bus/config.ts';
+import { cdcConfigOf, cdcEnv, type CdcConfig } from './cdc/config.ts';
 import { bool, ConfigError, port, secret, url, type Env } from './config-fields.ts';
 import { sagaConfigOf, sagaEnv, type SagaConfig } from './saga/config.ts';
 import { telemetryConfigOf, telemetryEnv, type TelemetryConfig } from './telemetry/config.ts';
@@ -96,7 +97,7 @@ const workerOnly = {
 };
 
 export const edgeEnvSchema = z.object({ ...common, ...kv, ...objectStore, ...edgeOnly, ...edgeAuth, ...reportsEdgeEnv, ...telemetryEnv });
-export const workerEnvSchema = z.object({ ...common, ...kv, ...objectStore, ...workerOnly, ...oidcShared, ...busEnv, ...reportsWorkerEnv, ...sagaEnv, ...telemetryEnv, ...etlEnv });
+export const workerEnvSchema = z.object({ ...common, ...kv, ...objectStore, ...workerOnly, ...oidcShared, ...busEnv, ...cdcEnv, ...reportsWorkerEnv, ...sagaEnv, ...telemetryEnv, ...etlEnv });
 
 // Rules across variables; the plain object schemas above stay introspectable (`.shape`).
 const edgeEnvChecked = edgeEnvSchema.superRefine((e, ctx) => {
@@ -152,6 +153,7 @@ export interface WorkerConfig {
   kv: KvConfig; objectStore: ObjectStoreConfig; olap: OlapConfig; oltp: OltpConfig;
   auth: JwtAuthConfig | null;
   bus: BusConfig;
+  cdc: CdcConfig;
   saga: SagaConfig;
   reports: ReportsWorkerConfig;
   telemetry: TelemetryConfig;
@@ -214,6 +216,7 @@ export function parseWorkerConfig(env: Env): WorkerConfig {
     oltp: { crm: e.CRM_DATABASE_URL, telemetry: e.TELEMETRY_DATABASE_URL, platform: e.PLATFORM_DATABASE_URL, poolMax: e.PG_POOL_MAX },
     auth: e.OIDC_ISSUER ? { issuer: e.OIDC_ISSUER, audience: e.OIDC_AUDIENCE, jwksUrl: e.OIDC_JWKS_URL } : null,
     bus: busConfigOf(e),
+    cdc: cdcConfigOf(e),
     saga: sagaConfigOf(e),
     reports: reportsWorkerConfigOf(e),
     telemetry: telemetryConfigOf(e),

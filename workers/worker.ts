@@ -14,6 +14,7 @@ import { migrateAll } from './db/migrate.ts';
 import { createWorkerApp } from './app.ts';
 import { createJwtAuthenticator } from './auth/verify-jwt.ts';
 import { createBus, loadTopicSpecs } from './bus/index.ts';
+import { startCdc } from './cdc/index.ts';
 import { bionicCodec } from '../shared/bus/topics.ts';
 import { startSaga } from './saga/index.ts';
 import { createReportBuilder, scheduleReportCleanup } from './reports/index.ts';
@@ -39,6 +40,9 @@ export async function startWorker(config: WorkerConfig) {
     platformUrl: config.oltp.platform, codec: bionicCodec, log: log.child({ component: 'bus' }), topics: await loadTopicSpecs(),
   });
   log.info('bus ready', { kind: bus.kind });
+  const cdc = config.cdc.enabled
+    ? await startCdc({ crmUrl: config.oltp.crm, olap, bus, log: log.child({ component: 'cdc' }), options: config.cdc.options })
+    : undefined;
   const saga = await startSaga({ crm: oltp.crm.sql, platform: oltp.platform.sql, bus, kv, log, config: config.saga });
   const health = () =>
     checkHealth({
@@ -59,7 +63,7 @@ export async function startWorker(config: WorkerConfig) {
     olap, platform: oltp.platform.sql, telemetry: oltp.telemetry, telemetryUrl: config.oltp.telemetry, crmUrl: config.oltp.crm,
     config: config.etl, kv, reports: reportBuilder, log: log.child({ component: 'etl' }),
   });
-  const app = createWorkerApp({ ports: { etl: etl.service, kv, objectStore, olap, oltp, bus, reportBuilder, orders: saga.orders }, log, health, authenticate });
+  const app = createWorkerApp({ ports: { etl: etl.service, kv, objectStore, olap, oltp, bus, reportBuilder, orders: saga.orders, cdc }, log, health, authenticate });
   // Device uploads forwarded by the edge (edge/telemetry): verified again, stored in one transaction.
   app.route('/internal/telemetry', ingestRoutes({ config: config.telemetry, telemetry: oltp.telemetry, kv }));
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
@@ -74,6 +78,7 @@ export async function startWorker(config: WorkerConfig) {
     await etl.stop();
     await reportCleanup?.stop();
     await saga.stop();
+    await cdc?.stop();
     await bus.close();
     await Promise.allSettled([olap.close(), oltp.crm.close(), oltp.telemetry.close(), oltp.platform.close()]);
   }

@@ -12,7 +12,7 @@ import { createLogger } from '../../shared/log.ts';
 import type { Olap } from '../../shared/ports/olap.ts';
 import type { PostgresBus } from '../../workers/bus/postgres-bus.ts';
 import type { BionicTopics } from '../../shared/bus/topics.ts';
-import { startCdc, type CdcHandle } from '../../workers/cdc/index.ts';
+import { startCdc, type CdcEvent, type CdcHandle } from '../../workers/cdc/index.ts';
 import { parseLsn } from '../../workers/cdc/lsn.ts';
 import { eventually } from '../contract/bus-support.ts';
 import { CdcEvents, diffReplica, openBus, openOlap, startCdcDatabases, type CdcDatabases } from '../support/cdc-stack.ts';
@@ -29,9 +29,12 @@ const events = new CdcEvents();
 /** Waits until everything committed so far is in ClickHouse and no snapshot is running. */
 async function inStep() {
   await events.acknowledgedPast(await db.walPosition());
-  for (const t of (await cdc.status()).tables.filter((x) => x.status === 'snapshotting' || x.status === 'pending')) {
-    if (events.seen.some((e) => e.type === 'snapshot' && e.table === t.table)) continue;
-    await events.until((e) => e.type === 'snapshot' && e.table === t.table, `snapshot of ${t.table}`);
+  for (;;) {
+    const since = events.seen.length;
+    const busy = (await cdc.status()).tables.filter((x) => x.status === 'snapshotting' || x.status === 'pending').map((x) => x.table);
+    if (busy.length === 0) return;
+    const loaded = (e: CdcEvent) => e.type === 'snapshot' && busy.includes(e.table);
+    if (!events.seen.slice(since).some(loaded)) await events.until(loaded, `a load of ${busy.join(', ')}`);
   }
 }
 

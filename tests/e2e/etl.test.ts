@@ -273,7 +273,7 @@ describe('ETL: telemetry + CRM → user_prosthesis_stats', () => {
     const etl = makeEtl();
     await etl.trigger({ kind: 'manual', triggeredBy: 'test' });
     const before = await table();
-    const broken: Olap = { ...olap, command: (sql, params) => olap.command(sql.replace('GROUP BY user_id, chip_id, hour', 'GROUP BY no_such_column'), params) };
+    const broken: Olap = { ...olap, command: (sql, params) => olap.command(sql.replace('GROUP BY chip_id, hour', 'GROUP BY no_such_column'), params) };
     clock.now = new Date('2026-03-10T12:15:00Z');
     const out = await makeEtl({ olap: broken }).trigger({ kind: 'manual', triggeredBy: 'test' });
     expect(out.status).toBe('failed');
@@ -302,6 +302,37 @@ describe('ETL: telemetry + CRM → user_prosthesis_stats', () => {
     expect(page.nextCursor).toBeNull();
     const status = await caller(ctx(['admin'])).etl.status();
     expect(status).toMatchObject({ watermark: '2026-03-10T12:00:00.000Z', running: null, lateAllowanceMinutes: 120, crmSource: 'postgres' });
+  });
+
+  it('reads chip owners from the CDC replicas in ClickHouse when ETL_CRM_SOURCE=clickhouse', async () => {
+    // Replicas shaped like workers/cdc's: newest _version wins, _deleted rows are gone.
+    await olap.command(`CREATE TABLE IF NOT EXISTS crm_prostheses (id Int64, chip_id String, customer_id Int64, updated_at DateTime64(6, 'UTC'),
+      _version UInt128, _deleted UInt8) ENGINE = ReplacingMergeTree(_version, _deleted) ORDER BY id`);
+    await olap.command(`CREATE TABLE IF NOT EXISTS crm_customers (id Int64, idp_subject Nullable(String), updated_at DateTime64(6, 'UTC'),
+      _version UInt128, _deleted UInt8) ENGINE = ReplacingMergeTree(_version, _deleted) ORDER BY id`);
+    const at = '2020-01-01 00:00:00';
+    await olap.insert('crm_prostheses', [
+      { id: 1, chip_id: 'CHIP-A1', customer_id: 1, updated_at: at, _version: '1', _deleted: 0 },
+      { id: 2, chip_id: 'CHIP-A2', customer_id: 1, updated_at: at, _version: '1', _deleted: 0 },
+      { id: 2, chip_id: 'CHIP-A2', customer_id: 1, updated_at: at, _version: '2', _deleted: 1 },
+      { id: 3, chip_id: 'CHIP-B1', customer_id: 2, updated_at: at, _version: '1', _deleted: 0 },
+      { id: 4, chip_id: 'CHIP-C1', customer_id: 3, updated_at: at, _version: '1', _deleted: 0 },
+    ]);
+    await olap.insert('crm_customers', [
+      { id: 1, idp_subject: 'sub-alice', updated_at: at, _version: '1', _deleted: 0 },
+      { id: 2, idp_subject: 'sub-bob', updated_at: at, _version: '1', _deleted: 0 },
+      { id: 3, idp_subject: null, updated_at: at, _version: '1', _deleted: 0 },
+      { id: 3, idp_subject: 'sub-carol', updated_at: at, _version: '2', _deleted: 0 },
+    ]);
+    try {
+      const out = await makeEtl({ config: { crmSource: 'clickhouse' } }).trigger({ kind: 'manual', triggeredBy: 'test' });
+      expect(out.status).toBe('succeeded');
+      const { 'CHIP-A2': _deleted, ...owners } = OWNERS;
+      expectTable(await table(), expectedStats(READINGS, { ...owners, 'CHIP-C1': 'sub-carol' }));
+    } finally {
+      await olap.command('DROP TABLE crm_prostheses');
+      await olap.command('DROP TABLE crm_customers');
+    }
   });
 
   // Last: it links a customer for good.

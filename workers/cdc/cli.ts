@@ -2,6 +2,7 @@
  * `node --import tsx workers/cdc/cli.ts <command>`: run CDC in the foreground, show its status,
  * resync one table, or drop the slot. Exit codes: 0 done, 1 failed, 2 bad usage.
  */
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import postgres from 'postgres';
 import { z } from 'zod';
@@ -13,7 +14,7 @@ import type { Olap } from '../../shared/ports/olap.ts';
 import { ChdbDirectoryInUseError, createClickHouseOlap } from '../adapters/olap-clickhouse.ts';
 import { createBus, loadTopicSpecs } from '../bus/index.ts';
 import { MIGRATION_DIRS, migratePostgres } from '../db/migrate.ts';
-import { cdcConfigOf, cdcEnv, type CdcOptions } from './config.ts';
+import { cdcConfigOf, cdcEnv, type CdcOptions } from '../../shared/cdc/config.ts';
 import { startCdc } from './index.ts';
 import { parseLsn } from './lsn.ts';
 import { Replica } from './replica.ts';
@@ -104,6 +105,7 @@ async function status(e: Env, options: CdcOptions, json: boolean): Promise<void>
     let tables: unknown = null;
     let note: string | null = null;
     try {
+      if (!e.CLICKHOUSE_URL && !existsSync(e.CHDB_PATH)) throw new Error(`no chDB directory at ${e.CHDB_PATH}`);
       const olap = await openOlap(e);
       try {
         const replica = new Replica(olap);

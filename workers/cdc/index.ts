@@ -10,7 +10,7 @@ import type { Bus } from '../../shared/ports/bus.ts';
 import type { CdcControl, CdcStatus } from '../../shared/ports/cdc.ts';
 import type { Olap } from '../../shared/ports/olap.ts';
 import { Capture } from './capture.ts';
-import { CDC_DEFAULTS, type CdcOptions } from './config.ts';
+import { CDC_DEFAULTS, type CdcOptions } from '../../shared/cdc/config.ts';
 import { formatLsn } from './lsn.ts';
 import { createCdcMetrics } from './metrics.ts';
 import { pgAddressOf, Replica } from './replica.ts';
@@ -19,7 +19,7 @@ import { Sink } from './sink.ts';
 import { Snapshotter } from './snapshots.ts';
 import { CrmSource } from './source.ts';
 
-export { cdcConfigOf, cdcEnv, cdcEnvSchema, CDC_DEFAULTS, type CdcOptions } from './config.ts';
+export { cdcConfigOf, cdcEnv, cdcEnvSchema, CDC_DEFAULTS, type CdcOptions } from '../../shared/cdc/config.ts';
 export type { CdcEvent } from './runtime.ts';
 
 export interface CdcDeps<Tx = unknown> {

@@ -2,7 +2,7 @@
 import type { BionicTopics } from '../../shared/bus/topics.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { Bus } from '../../shared/ports/bus.ts';
-import type { CdcOptions } from './config.ts';
+import type { CdcOptions } from '../../shared/cdc/config.ts';
 import type { CdcMetrics } from './metrics.ts';
 import type { Replica } from './replica.ts';
 import type { EventSink } from './runtime.ts';

@@ -9,7 +9,7 @@
  * so those tables are loaded again; the replica is reloaded in place, rows gone since are tombstoned.
  */
 import type { Logger } from '../../shared/log.ts';
-import type { CdcOptions } from './config.ts';
+import type { CdcOptions } from '../../shared/cdc/config.ts';
 import { formatLsn } from './lsn.ts';
 import type { Replica, TableState } from './replica.ts';
 import { CdcError, type TableRuntime } from './runtime.ts';

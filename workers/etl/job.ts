@@ -12,8 +12,7 @@ import type { Kv, Olap, OltpQueryable } from '../../shared/ports/index.ts';
 import { failAbandoned, failRun, finishRun, getRun, lastSucceededId, readWatermark, startRun } from './history.ts';
 import { invalidateReports } from './invalidate.ts';
 import { withRunLock } from './lock.ts';
-import type { EtlSources } from './sources.ts';
-import { scrub } from './sources.ts';
+import { scrub, type EtlSources } from './sources.ts';
 import { affectedUsers, dailyInsert, hourlyInsert, runCounts, type Statement } from './statements.ts';
 import { lateUploads, ownerChanges } from './repairs.ts';
 import { incrementalWindow, windowOf, type RunWindow } from './window.ts';
@@ -48,10 +47,16 @@ export interface RunRequest {
 /** A run that succeeded lists the users whose reports it invalidated (for pre-building). */
 export type JobOutcome = EtlRunOutcome & { affectedUserIds?: string[] };
 
+/** A precondition of a run does not hold (e.g. the telemetry database is not on UTC). */
 export class EtlRunError extends Error {
   override readonly name = 'EtlRunError';
 }
 
+/**
+ * Runs one request under the job's lock. Resolves `skipped` at once when another session holds the
+ * lock; `failed` when the run failed and was recorded so; rejects only when the platform database
+ * itself fails (the run may then stay 'running' until the next holder marks it abandoned).
+ */
 export async function runJob(deps: EtlJobDeps, req: RunRequest): Promise<JobOutcome> {
   const job = deps.job ?? DEFAULT_JOB;
   const log = deps.log.child({ component: 'etl', job });
@@ -61,6 +66,9 @@ export async function runJob(deps: EtlJobDeps, req: RunRequest): Promise<JobOutc
     const watermark = await readWatermark(db, job);
     const previous = await lastSucceededId(db, job);
     const now = (deps.now ?? (() => new Date()))();
+    // Upcoming months get their partitions before devices write into them (else they land in the
+    // default partition); a no-op once they exist.
+    await deps.telemetry.query(`SELECT telemetry_ensure_partitions(($1::timestamptz)::date, ($1::timestamptz + interval '40 days')::date)`, [now.toISOString()]);
     let window = req.window ?? null;
     if (!window) {
       const earliest = watermark ? null : await earliestReading(deps.telemetry);

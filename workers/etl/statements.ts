@@ -43,13 +43,14 @@ export function hourlyInsert(src: EtlSources, o: { from: Date; to: Date; version
       WHERE ts >= {f${i}:DateTime64(6, 'UTC')} AND ts < {t${i}:DateTime64(6, 'UTC')}${chipFilter}`;
   });
   const sql = `INSERT INTO ${HOURLY_TABLE} (user_id, chip_id, hour, ${METRIC_COLUMNS.join(', ')}, ${HOURLY_PART_COLUMNS.join(', ')}, _version)
-    SELECT user_id, chip_id, hour, ${METRIC_VALUES}, ${HOURLY_PART_VALUES}, {version:UInt64}
+    SELECT o.user_id, a.chip_id, a.hour, ${METRIC_VALUES}, ${HOURLY_PART_VALUES}, {version:UInt64}
     FROM (
-      SELECT o.user_id AS user_id, e.chip_id AS chip_id, toStartOfHour(e.ts) AS hour, ${HOURLY_PARTS}
+      SELECT e.chip_id AS chip_id, toStartOfHour(e.ts) AS hour, ${HOURLY_PARTS}
       FROM (${reads.join('\n      UNION ALL ')}) AS e
-      INNER JOIN (${src.chipOwners}) AS o ON o.chip_id = e.chip_id
-      GROUP BY user_id, chip_id, hour
-    )
+      GROUP BY chip_id, hour
+    ) AS a
+    -- Owners are joined to the hours, not to every reading: one lookup per device-hour.
+    INNER JOIN (${src.chipOwners}) AS o ON o.chip_id = a.chip_id
     ${SETTINGS}`;
   return { sql, params };
 }

@@ -4,7 +4,7 @@
  * Web-standard only (zod), so it can move beside the other fragments in shared/ as it is.
  */
 import { z } from 'zod';
-import { bool as flag } from '../../shared/config-fields.ts';
+import { bool as flag } from '../config-fields.ts';
 // Slot and publication names are SQL identifiers we interpolate: keep them plain.
 const ident = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case identifier ([a-z_][a-z0-9_]*, ≤ 63 characters)');
 const ms = (dflt: number, min: number) => z.coerce.number().int().min(min).max(3_600_000).default(dflt);
@@ -62,7 +62,10 @@ export interface CdcOptions {
 export const CDC_DEFAULTS: Readonly<CdcOptions> = Object.freeze(cdcConfigOf(cdcEnvSchema.parse({})).options);
 
 /** Maps parsed variables to whether CDC runs and its {@link CdcOptions}. */
-export function cdcConfigOf(e: CdcEnv): { enabled: boolean; options: CdcOptions } {
+/** CDC's part of the worker configuration. */
+export interface CdcConfig { enabled: boolean; options: CdcOptions }
+
+export function cdcConfigOf(e: CdcEnv): CdcConfig {
   return {
     enabled: e.CDC_ENABLED,
     options: {
