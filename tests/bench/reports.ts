@@ -33,6 +33,7 @@ import { createJwtAuthenticator } from '../../workers/auth/verify-jwt.ts';
 import { createReportBuilder } from '../../workers/reports/builder.ts';
 import { CookieClient } from '../support/cookie-client.ts';
 import { openStatsOlap, statRow } from '../support/reports-data.ts';
+import { closedLoopLoad, type LoadResult } from './util.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const { values } = parseArgs({ options: { seconds: { type: 'string' }, rounds: { type: 'string' }, cold: { type: 'string' } } });
@@ -59,7 +60,7 @@ function child(name: string, args: string[], env: Record<string, string>, ready:
   });
 }
 
-interface Load { rps: number; p50: number; p99: number; errors: number }
+type Load = LoadResult;
 
 /** wrk's latency figures carry their unit: 850.00us, 1.23ms, 1.01s. */
 const toMs = (s: string) => { const m = /^([\d.]+)(us|ms|s)$/.exec(s)!; return Number(m[1]) * ({ us: 0.001, ms: 1, s: 1000 } as Record<string, number>)[m[2]!]!; };
@@ -80,22 +81,8 @@ async function loadWrk(url: string, headers: Record<string, string>, connections
 }
 
 /** Closed loop: `connections` callers, each sending the next request when the last answered. */
-async function loadNode(url: string, headers: Record<string, string>, connections: number): Promise<Load> {
-  const latencies: number[] = [];
-  let errors = 0;
-  const end = performance.now() + SECONDS * 1000;
-  await Promise.all(Array.from({ length: connections }, async () => {
-    while (performance.now() < end) {
-      const t0 = performance.now();
-      const res = await fetch(url, { headers });
-      await res.arrayBuffer();
-      if (res.status !== 200) errors += 1;
-      latencies.push(performance.now() - t0);
-    }
-  }));
-  latencies.sort((a, b) => a - b);
-  const q = (f: number) => latencies[Math.min(latencies.length - 1, Math.floor(f * latencies.length))] ?? NaN;
-  return { rps: latencies.length / SECONDS, p50: q(0.5), p99: q(0.99), errors };
+function loadNode(url: string, headers: Record<string, string>, connections: number): Promise<Load> {
+  return closedLoopLoad(url, { connections, seconds: SECONDS, headers });
 }
 
 const load = (url: string, headers: Record<string, string>, connections: number) => (WRK ? loadWrk : loadNode)(url, headers, connections);

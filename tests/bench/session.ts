@@ -20,6 +20,7 @@ import { startLdap } from '../../infra/dev/services/ldap.ts';
 import { startRedis } from '../../infra/dev/services/redis.ts';
 import { startDevIdp } from '../../infra/idp/server.ts';
 import { CookieClient } from '../support/cookie-client.ts';
+import { closedLoopLoad } from './util.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const { values } = parseArgs({ options: { seconds: { type: 'string' }, rounds: { type: 'string' }, concurrency: { type: 'string' } } });
@@ -44,22 +45,8 @@ function child(name: string, args: string[], env: Record<string, string>, ready:
 }
 
 /** Closed-loop load: CONCURRENCY callers, each sending the next request when the last answered. */
-async function load(url: string, headers: Record<string, string>, seconds: number) {
-  const latencies: number[] = [];
-  let errors = 0;
-  const end = performance.now() + seconds * 1000;
-  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-    while (performance.now() < end) {
-      const t0 = performance.now();
-      const res = await fetch(url, { headers });
-      await res.arrayBuffer();
-      if (res.status !== 200) errors += 1;
-      latencies.push(performance.now() - t0);
-    }
-  }));
-  latencies.sort((a, b) => a - b);
-  const p = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
-  return { rps: latencies.length / seconds, p50: p(0.5), p99: p(0.99), errors };
+function load(url: string, headers: Record<string, string>, seconds: number) {
+  return closedLoopLoad(url, { connections: CONCURRENCY, seconds, headers });
 }
 
 const dir = await mkdtemp(join(tmpdir(), 'bionic-bench-session-'));
