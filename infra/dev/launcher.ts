@@ -20,6 +20,7 @@ import { startDevIdp } from '../idp/server.ts';
 import type { RunningService } from './services/types.ts';
 import { startUpstashGateway } from '../gateway/upstash-gateway.ts';
 import { prepareDatabases } from './prepare.ts';
+import { linkDemoCustomers } from './link-demo.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const DATABASES = ['crm', 'telemetry', 'platform'] as const;
@@ -204,7 +205,9 @@ async function main() {
     const dbUrls = Object.fromEntries(DATABASES.map((d) => [d, pg.databaseUrl(d)])) as Record<(typeof DATABASES)[number], string>;
     await step('databases + demo data', async () => {
       for (const d of DATABASES) await pg.ensureDatabase(d);
-      return prepareDatabases(dbUrls, { seed: opts.seed, onProgress: (m) => say(color(90, `  ${m}`)) });
+      const prepared = await prepareDatabases(dbUrls, { seed: opts.seed, onProgress: (m) => say(color(90, `  ${m}`)) });
+      const linked = await linkDemoCustomers(dbUrls.crm, ldap);
+      return linked ? `${prepared}, ${linked} customers linked to sign-in accounts` : prepared;
     }, (r) => r);
 
     const common = {

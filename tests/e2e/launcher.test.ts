@@ -75,9 +75,18 @@ describe('embedded stack on Node', () => {
     await expect(client.me.get.query()).rejects.toMatchObject({ data: { code: 'UNAUTHORIZED' } });
   });
 
-  it('seeded the demo data on first start', async () => {
+  it('seeded the demo data on first start, linked to the demo sign-in accounts', async () => {
     customers = await countCustomers(stack.stackFile);
     expect(customers).toBeGreaterThan(0);
+    const { crm } = JSON.parse(readFileSync(stack.stackFile, 'utf8')) as { crm: string };
+    const sql = postgres(crm, { max: 1 });
+    try {
+      const linked = await sql<{ username: string; idp_subject: string }[]>`SELECT username, idp_subject FROM customers WHERE idp_subject IS NOT NULL ORDER BY username`;
+      expect(linked.map((r) => r.username)).toEqual(expect.arrayContaining(['user1', 'user2', 'user3']));
+      expect(new Set(linked.map((r) => r.idp_subject)).size).toBe(linked.length);
+    } finally {
+      await sql.end();
+    }
   });
 
   it('refuses a reset while the stack runs', () => {
