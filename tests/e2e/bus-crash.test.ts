@@ -89,11 +89,12 @@ describe('bus: consumers killed with SIGKILL mid-batch', () => {
       expect(rows[0]).toEqual({ n: TOTAL, ids: TOTAL, seqs: TOTAL });
       const log = await sql<{ message_id: string; duplicate: boolean; consumer: string }[]>`SELECT * FROM crash_log`;
       const dupes = new Set(log.filter((r) => r.duplicate).map((r) => r.message_id));
-      const doneByA = new Set(log.filter((r) => r.consumer === 'A' && !r.duplicate).map((r) => r.message_id));
+      // B may also finish a batch whose offset commit it never reached before its own kill.
+      const doneBefore = new Set(log.filter((r) => r.consumer !== 'C' && !r.duplicate).map((r) => r.message_id));
       // A committed the effects of its hung batch, the bus never committed the offset: redelivered, caught.
       for (const id of hungAfterCommit) expect(dupes.has(id), id).toBe(true);
-      // Only what A had really done can come back as a duplicate.
-      for (const id of dupes) expect(doneByA.has(id), id).toBe(true);
+      // Only what a killed consumer had really done can come back as a duplicate.
+      for (const id of dupes) expect(doneBefore.has(id), id).toBe(true);
       // B died inside its transaction: nothing of B's hung batch was recorded.
       expect(log.filter((r) => r.consumer === 'B' && hungInTx.includes(r.message_id))).toEqual([]);
       expect((await bus.lag(group, [topic])).reduce((s, p) => s + p.lag, 0)).toBe(0);
