@@ -16,6 +16,7 @@ import { streamSSE } from 'hono/streaming';
 import type { Identity } from '../../router/context.ts';
 import type { Logger } from '../../shared/log.ts';
 import { ConnectionLimitError, type NotificationFeed } from '../../shared/notifications/feed.ts';
+import type { StreamEntry } from '../../shared/notifications/stream.ts';
 import { Layout } from '../ui/layout.tsx';
 
 type Env = { Variables: { identity: Identity | null; log: Logger } };
@@ -58,7 +59,7 @@ export function notificationRoutes(feed: NotificationFeed) {
     if (!identity) return c.json({ error: { code: 'UNAUTHORIZED', message: 'Sign in first' } }, 401);
     const ac = new AbortController();
     c.req.raw.signal.addEventListener('abort', () => ac.abort(), { once: true });
-    let entries: AsyncGenerator<Awaited<ReturnType<NotificationFeed['recent']>>[number]>;
+    let entries: AsyncGenerator<StreamEntry>;
     try {
       entries = await feed.open(identity.username, { lastEventId: c.req.header('last-event-id') ?? c.req.query('lastEventId'), signal: ac.signal });
     } catch (err) {

@@ -9,7 +9,8 @@
  * Baseline, measured in the same run at the same concurrency: `orders.create` alone (the saga's
  * first step, against a worker whose saga consumers are not running).
  *
- * Options: `--quick` (a fifth of the sagas), `--workers N` (saga worker processes, default 1).
+ * Options: `--quick` (a fifth of the sagas), `--workers N` (saga worker processes, default 1),
+ * `--partitions N` (create the four saga topics with N partitions instead of infra/kafka/topics.json's 12).
  * Ends with `RESULT saga sagas_per_s=… p50_ms=… p99_ms=…` (the 100-creator figures).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -22,7 +23,9 @@ import { startSagaStack, type SagaStack } from '../support/saga-stack.ts';
 const ROOT = join(import.meta.dirname, '../..');
 const args = process.argv.slice(2);
 const scale = args.includes('--quick') ? 0.2 : 1;
-const WORKERS = Number(args[args.indexOf('--workers') + 1] ?? 1) || 1;
+const option = (name: string) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) || undefined : undefined);
+const WORKERS = option('--workers') ?? 1;
+const PARTITIONS = option('--partitions');
 const LEVELS = [
   { creators: 1, sagas: Math.round(150 * scale) },
   { creators: 10, sagas: Math.round(1000 * scale) },
@@ -45,7 +48,7 @@ async function startWorker(stack: SagaStack, apiOnly = false): Promise<{ child: 
 }
 
 const stopWorker = async (child: ChildProcess) => {
-  if (child.exitCode !== null) return;
+  if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGTERM');
   await exited;
@@ -102,7 +105,7 @@ async function run(
 }
 
 async function main() {
-  const stack = await startSagaStack('saga-bench', { poolMax: 4 });
+  const stack = await startSagaStack('saga-bench', { poolMax: 4, partitions: PARTITIONS });
   const children: ChildProcess[] = [];
   try {
     await stack.crm`DELETE FROM prosthesis_models`;
@@ -129,7 +132,7 @@ async function main() {
     const baseline = new Map<number, Run>();
     for (const { creators, sagas } of LEVELS) baseline.set(creators, await run(stack, [bareClient], ids, creators, sagas, { waitForSaga: false }));
 
-    console.log(`\nOrder saga, embedded stack, ${WORKERS} saga worker process(es); closed loop: each creator waits for FINISHED\n`);
+    console.log(`\nOrder saga, embedded stack, ${WORKERS} saga worker process(es), ${PARTITIONS ?? 'topics.json'} partitions per saga topic; closed loop: each creator waits for FINISHED\n`);
     console.log('creators | sagas | sagas/s | p50 ms | p99 ms | create p50 ms | baseline: create-only calls/s | create-only p50 ms');
     console.log('---------|-------|---------|--------|--------|---------------|-------------------------------|-------------------');
     for (const { creators, sagas } of LEVELS) {

@@ -19,7 +19,7 @@ const ORDERS_EACH = 10;
 const TOTAL = CUSTOMERS * ORDERS_EACH;
 // Each order costs 1000.00: every customer can afford exactly 7 of their 10, whichever come first.
 const BALANCE = '7000.00';
-const KILLS = 3;
+const KILLS = 4;
 
 let stack: SagaStack;
 const children = new Set<ChildProcess>();
@@ -71,6 +71,8 @@ describe('order saga under kill -9', () => {
       const from = await finished();
       // Kill it in full stride: after it finished a few dozen sagas more, with more in flight.
       await eventually(async () => (await finished()) >= Math.min(from + 40, TOTAL - 50), `worker ${k} to make progress`, 120_000, 10);
+      // Not waiting for anything: a random moment, so kills land in different phases of the work.
+      await new Promise((r) => setTimeout(r, Math.random() * 150));
       w.child.kill('SIGKILL');
       expect(await w.exited).toBe('SIGKILL');
       killedAt.push(await finished());

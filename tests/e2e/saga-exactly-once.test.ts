@@ -21,6 +21,7 @@ beforeAll(async () => {
   ids = await stack.customers([
     { username: 'rich', balance: '100000.00' }, { username: 'poor', balance: '1500.00' }, { username: 'broke', balance: '0.00' },
     { username: 'slow', balance: '5000.00' }, { username: 'late', balance: '5000.00' }, { username: 'odd', balance: '5000.00' },
+    { username: 'orphan', balance: '5000.00' },
   ]);
 }, 120_000);
 afterAll(async () => { await stack?.stop(); }, 60_000);
@@ -197,5 +198,15 @@ describe('order saga: exactly once in effect', () => {
     const h = await history(order.id);
     expect(h.at(-1)).toMatchObject({ event_type: 'ORDER_APPROVED', outcome: 'ignored', reason: expect.stringContaining('does not fit state FINISHED') });
     expect(await sagaOf(order.id)).toMatchObject({ state: 'FINISHED', version: 4 });
+  }, 120_000);
+
+  it('registers an order whose REGISTER never reached the bus (the API died after the CRM commit)', async () => {
+    const [{ id }] = await stack.crm<[{ id: string }]>`
+      INSERT INTO orders (id, customer_id, model_id, price, saga_id, status, created_at)
+      SELECT n, ${ids.orphan!}, ${stack.model.id}, 1000.00, 'order-' || n, 'DRAFT', now() - interval '1 hour'
+      FROM nextval(pg_get_serial_sequence('orders', 'id')) AS n RETURNING id::text`;
+    await withRuntime({ config: { stepTimeoutMs: 2000, sweepIntervalMs: 50 } }, () => untilState(id, 'FINISHED', 60_000));
+    expect((await history(id)).filter((h) => h.event_type === 'REGISTER')).toHaveLength(1);
+    expect((await stack.crm`SELECT status FROM orders WHERE id = ${id}`)[0]!.status).toMatch(/^(APPROVED|REJECTED)$/);
   }, 120_000);
 });

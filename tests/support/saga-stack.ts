@@ -57,7 +57,7 @@ export async function eventually(probe: () => boolean | Promise<boolean>, what: 
   }
 }
 
-export async function startSagaStack(name: string, opts: { kv?: { url: string; token: string }; poolMax?: number } = {}): Promise<SagaStack> {
+export async function startSagaStack(name: string, opts: { kv?: { url: string; token: string }; poolMax?: number; partitions?: number } = {}): Promise<SagaStack> {
   const dir = await mkdtemp(join(tmpdir(), `bionic-${name}-`));
   const services: RunningService[] = [];
   const pools: postgres.Sql[] = [];
@@ -92,7 +92,9 @@ export async function startSagaStack(name: string, opts: { kv?: { url: string; t
     }
     const kv = createUpstashKv(kvConf);
     bus = await createBus({ defaultPartitions: 8, retentionMinAgeMs: 3_600_000 }, {
-      platformUrl, codec: bionicCodec, log, topics: await loadTopicSpecs(),
+      platformUrl, codec: bionicCodec, log,
+      // The production topics (infra/kafka/topics.json), or the saga's with another partition count (experiments).
+      topics: (await loadTopicSpecs()).map((t) => (opts.partitions && /^(saga\.events|[a-z]+\.commands)/.test(t.name) ? { ...t, partitions: opts.partitions } : t)),
     });
     const [model] = await crm<{ id: number; name: string; price: string }[]>`
       INSERT INTO prosthesis_models (name, kind, manufacturer, price) VALUES ('BionicHand Test', 'hand', 'BionicPRO', 1000.00)

@@ -1,7 +1,8 @@
 /**
  * The order saga in a worker: the orchestrator and the three participants as bus consumers, the
  * sweeper (timeouts, orphans, dedupe pruning) and the orders API. Every worker runs all of them;
- * consumer groups share the partitions, so adding workers adds throughput.
+ * consumer groups share the partitions, so adding workers adds throughput. Each consumer merges the
+ * partition batches that pile up while it works into one transaction (coalesce.ts).
  *
  * ```ts
  * const saga = await startSaga({ crm: oltp.crm.sql, platform: oltp.platform.sql, bus, kv, log, config: config.saga });
@@ -16,6 +17,7 @@ import type { Kv } from '../../shared/ports/kv.ts';
 import type { RetryPolicy, Subscription } from '../../shared/ports/bus.ts';
 import type { SagaConfig } from '../../shared/saga/config.ts';
 import type { WorkerBus } from '../bus/index.ts';
+import { coalescing } from './coalesce.ts';
 import { ORCHESTRATOR_GROUP, orchestratorHandler } from './orchestrator.ts';
 import { createOrdersService, type OrdersService } from './orders-service.ts';
 import { DEALS_GROUP, dealsHandler } from './participants/deals.ts';
@@ -62,19 +64,19 @@ export async function startSaga(deps: SagaDeps): Promise<SagaRuntime> {
     if (on.has('orchestrator')) {
       subs.push(await bus.subscribe({
         group: ORCHESTRATOR_GROUP, topics: ['saga.events'], retry: RETRY,
-        handler: orchestratorHandler({ ...apply, platform, log, onFinished: deps.onFinished }),
+        handler: coalescing(orchestratorHandler({ ...apply, platform, log, onFinished: deps.onFinished })),
       }));
     }
     if (on.has('profile')) {
-      subs.push(await bus.subscribe({ group: PROFILE_GROUP, topics: ['profile.commands'], retry: RETRY, handler: profileHandler({ crm, bus, log }) }));
+      subs.push(await bus.subscribe({ group: PROFILE_GROUP, topics: ['profile.commands'], retry: RETRY, handler: coalescing(profileHandler({ crm, bus, log })) }));
     }
     if (on.has('deals')) {
-      subs.push(await bus.subscribe({ group: DEALS_GROUP, topics: ['deals.commands'], retry: RETRY, handler: dealsHandler({ crm, bus, log }) }));
+      subs.push(await bus.subscribe({ group: DEALS_GROUP, topics: ['deals.commands'], retry: RETRY, handler: coalescing(dealsHandler({ crm, bus, log })) }));
     }
     if (on.has('notification')) {
       subs.push(await bus.subscribe({
         group: NOTIFICATION_GROUP, topics: ['notification.commands'], retry: RETRY,
-        handler: notificationHandler({ platform, bus, kv: deps.kv, log }),
+        handler: coalescing(notificationHandler({ platform, bus, kv: deps.kv, log })),
       }));
     }
   } catch (err) {
