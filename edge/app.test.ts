@@ -26,8 +26,14 @@ const clientFor = (app: ReturnType<typeof edge>) =>
   createBionicClient({ url: 'http://edge.test/trpc', fetch: (input, init) => Promise.resolve(app.request(String(input), init)) });
 
 describe('edge app', () => {
-  it('/health is 200 when every dependency answers, with a request id', async () => {
-    const res = await edge().request('/health');
+  it('/health is liveness: 200 without asking any dependency', async () => {
+    const res = await edge({ kv: down, store: down }).request('/health');
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ status: 'ok', host: 'edge' });
+  });
+
+  it('/ready is 200 when every dependency answers, with a request id', async () => {
+    const res = await edge().request('/ready');
     expect(res.status).toBe(200);
     expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
     const body = await res.json();
@@ -35,8 +41,8 @@ describe('edge app', () => {
     expect(Object.keys(body.dependencies).sort()).toEqual(['kv', 'objectStore', 'worker']);
   });
 
-  it('/health is 503 and names the dependency that is down', async () => {
-    const res = await edge({ kv: down }).request('/health');
+  it('/ready is 503 and names the dependency that is down', async () => {
+    const res = await edge({ kv: down }).request('/ready');
     expect(res.status).toBe(503);
     const body = await res.json();
     expect(body.dependencies.kv).toMatchObject({ ok: false, error: 'connection refused' });

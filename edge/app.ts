@@ -14,6 +14,10 @@ import { checkHealth } from '../shared/health.ts';
 import type { Logger } from '../shared/log.ts';
 import type { Kv, ObjectStore } from '../shared/ports/index.ts';
 import { accessLog } from './middleware/access-log.ts';
+import { healthRoutes } from './middleware/health-routes.ts';
+import type { Lifecycle } from './middleware/lifecycle.ts';
+import { httpMetrics, metricsEndpoint } from './middleware/metrics.ts';
+import { createEdgeMetrics, type MetricsSource, type OpsMetrics } from '../shared/metrics/ops-metrics.ts';
 import { createEdgeAuth } from './auth/index.ts';
 import type { AuthVariables } from './auth/middleware.ts';
 import { refuse } from './auth/respond.ts';
@@ -29,7 +33,7 @@ export interface EdgeDeps {
   kv: Kv;
   objectStore: ObjectStore;
   log: Logger;
-  /** Base URL of the worker pool (its `/trpc` and `/health`). */
+  /** Base URL of the worker pool (its `/trpc` and `/ready`). */
   workerUrl: string;
   fetch?: typeof fetch;
   healthTimeoutMs?: number;
@@ -51,6 +55,12 @@ export interface EdgeDeps {
   notifications?: Omit<NotificationFeedOptions, 'kv'>;
   /** Device telemetry ingestion (device key ring, size limit); absent: devices get 503. */
   telemetry?: TelemetryConfig | null;
+  /** Where request, procedure and event metrics go; a fresh edge registry when absent. */
+  metrics?: OpsMetrics & MetricsSource;
+  /** Bearer token for `/metrics`; absent: open (configuration requires one in production). */
+  metricsToken?: string;
+  /** Shutdown state (edge/main.*.ts): draining flips `/ready` to 503. */
+  lifecycle?: Lifecycle;
 }
 
 export type EdgeEnv = { Variables: { requestId: string } & AuthVariables };
@@ -67,9 +77,9 @@ export function createEdgeApp(deps: EdgeDeps): Hono<EdgeEnv> {
         kv: () => deps.kv.ping(),
         objectStore: () => deps.objectStore.ping(),
         worker: async () => {
-          const res = await doFetch(new URL('/health', deps.workerUrl), { signal: AbortSignal.timeout(deps.healthTimeoutMs ?? 2000) });
+          const res = await doFetch(new URL('/ready', deps.workerUrl), { signal: AbortSignal.timeout(deps.healthTimeoutMs ?? 2000) });
           await res.body?.cancel();
-          if (!res.ok) throw new Error(`worker /health answered ${res.status}`);
+          if (!res.ok) throw new Error(`worker /ready answered ${res.status}`);
         },
       },
       deps.healthTimeoutMs,
@@ -87,6 +97,11 @@ export function createEdgeApp(deps: EdgeDeps): Hono<EdgeEnv> {
     await next();
   });
   app.use(accessLog());
+  const metrics = deps.metrics ?? createEdgeMetrics();
+  app.use(httpMetrics(metrics));
+  if (deps.lifecycle) app.use(deps.lifecycle.middleware);
+  app.route('/', healthRoutes({ host: 'edge', ready: health, lifecycle: deps.lifecycle }));
+  app.get('/metrics', metricsEndpoint({ source: metrics, token: deps.metricsToken }));
   // Devices sign each upload and hold no cookie: mounted before the browser CSRF and session layers.
   app.route('/telemetry', telemetryRoutes({ config: deps.telemetry, kv: deps.kv, workerUrl: deps.workerUrl, fetch: doFetch }));
   app.use(auth.csrf);
@@ -97,11 +112,6 @@ export function createEdgeApp(deps: EdgeDeps): Hono<EdgeEnv> {
   const notifications = createNotificationFeed({ ...deps.notifications, kv: deps.kv });
   app.route('/', notificationRoutes(notifications));
 
-  app.get('/health', async (c) => {
-    const report = await health();
-    return c.json({ ...report, host: 'edge' }, report.status === 'ok' ? 200 : 503);
-  });
-
   app.all('/trpc/*', async (c) => {
     const paths = procedurePaths(new URL(c.req.url));
     const toWorker = paths.filter(isWorkerPath);
@@ -110,7 +120,7 @@ export function createEdgeApp(deps: EdgeDeps): Hono<EdgeEnv> {
         router: edgeRouter,
         createContext: () => ({
           requestId: c.get('requestId'), identity: c.get('identity'), log: c.get('log'),
-          ports: { kv: deps.kv, objectStore: deps.objectStore, reports: reports.forRequest(c), notifications }, health, host: 'edge',
+          ports: { kv: deps.kv, objectStore: deps.objectStore, reports: reports.forRequest(c), notifications }, health, host: 'edge', metrics,
         }),
       });
     }

@@ -8,17 +8,21 @@ import type { EdgeConfig } from '../shared/config.ts';
 import { createLogger } from '../shared/log.ts';
 import { createEdgeApp } from './app.ts';
 import { createUpstashKv } from './adapters/kv-upstash.ts';
+import { createLifecycle, type Lifecycle } from './middleware/lifecycle.ts';
 import { createS3ObjectStore } from './adapters/object-store-s3.ts';
 
 export interface EdgeRuntime {
   /** The socket's remote address on this runtime (Node: @hono/node-server/conninfo, Deno: hono/deno). */
   remoteAddress?: (c: Context) => string | undefined;
+  /** Whether answers while draining ask keep-alive clients to leave (Node; Deno.serve does it itself). */
+  closeConnectionsOnDrain?: boolean;
 }
 
 export function composeEdge(config: EdgeConfig, runtime: EdgeRuntime = {}) {
   const log = createLogger({ level: config.logLevel, base: { service: 'edge' } });
   if (!config.auth) log.warn('sign-in is disabled: OIDC_ISSUER is not set, every caller is anonymous');
   const header = config.clientIpHeader;
+  const lifecycle: Lifecycle = createLifecycle({ closeConnections: runtime.closeConnectionsOnDrain });
   const app = createEdgeApp({
     kv: createUpstashKv(config.kv),
     objectStore: createS3ObjectStore(config.objectStore),
@@ -29,8 +33,10 @@ export function composeEdge(config: EdgeConfig, runtime: EdgeRuntime = {}) {
     rateLimits: config.rateLimits,
     reports: config.reports,
     telemetry: config.telemetry,
+    metricsToken: config.ops.metricsToken,
+    lifecycle,
     // Behind a proxy the socket is the proxy: then only the header it sets names the client.
     clientIp: header ? (c) => c.req.header(header)?.split(',')[0]?.trim() : runtime.remoteAddress,
   });
-  return { app, log };
+  return { app, log, lifecycle };
 }

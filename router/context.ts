@@ -4,6 +4,7 @@
  */
 import type { HealthReport } from '../shared/health.ts';
 import type { Logger } from '../shared/log.ts';
+import type { ProcedureMetrics } from '../shared/metrics/ops-metrics.ts';
 import type { BionicTopics } from '../shared/bus/topics.ts';
 import type { Bus, Kv, ObjectStore, Olap, Oltp } from '../shared/ports/index.ts';
 import type { EtlService } from '../shared/etl/port.ts';
@@ -52,4 +53,6 @@ export interface RouterContext {
   health(): Promise<HealthReport>;
   /** Which host serves this call. */
   host: 'edge' | 'worker';
+  /** Procedure durations and error codes (router/trpc.ts); absent: not measured. */
+  metrics?: ProcedureMetrics;
 }

@@ -22,11 +22,19 @@ export const router = t.router;
 export const mergeRouters = t.mergeRouters;
 export const createCallerFactory = t.createCallerFactory;
 
+/** Every procedure's duration and result code, into the host's metrics (outermost, so refusals count too). */
+const measured = t.procedure.use(async ({ ctx, path, type, next }) => {
+  const started = performance.now();
+  const result = await next();
+  ctx.metrics?.procedure({ path, type, code: result.ok ? 'OK' : result.error.code, seconds: (performance.now() - started) / 1000 });
+  return result;
+});
+
 /** Open to anyone; still gets a request id and logging from the host. */
-export const publicProcedure = t.procedure;
+export const publicProcedure = measured;
 
 /** Requires a verified identity. Without one every call is UNAUTHORIZED: it never lets a call through. */
-export const authedProcedure = t.procedure.use(({ ctx, next }) => {
+export const authedProcedure = measured.use(({ ctx, next }) => {
   if (!ctx.identity) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Sign in first' });
   return next({ ctx: { ...ctx, identity: ctx.identity } });
 });

@@ -27,6 +27,8 @@ function problems(fn: () => unknown) {
   throw new Error('expected a ConfigError');
 }
 
+const METRICS = 'metrics-token-0123456789';
+
 describe('configuration', () => {
   it('applies defaults', () => {
     const c = parseEdgeConfig(edgeEnv);
@@ -73,9 +75,17 @@ describe('configuration', () => {
     expect(c.auth).toBeNull();
     expect(c.rateLimits).toEqual({ login: { limit: 20, windowSeconds: 60 }, api: { limit: 600, windowSeconds: 60 } });
     expect(parseWorkerConfig(workerEnv).auth).toBeNull();
-    const prod = problems(() => parseEdgeConfig({ ...edgeEnv, BIONIC_ENV: 'production' }));
+    const prod = problems(() => parseEdgeConfig({ ...edgeEnv, BIONIC_ENV: 'production', METRICS_TOKEN: METRICS }));
     expect(prod.problems).toEqual([{ variable: 'OIDC_ISSUER', message: 'is required in production' }]);
-    expect(problems(() => parseWorkerConfig({ ...workerEnv, BIONIC_ENV: 'production' })).problems.map((p) => p.variable)).toEqual(['OIDC_ISSUER']);
+    expect(problems(() => parseWorkerConfig({ ...workerEnv, BIONIC_ENV: 'production', METRICS_TOKEN: METRICS })).problems.map((p) => p.variable)).toEqual(['OIDC_ISSUER']);
+  });
+
+  it('requires METRICS_TOKEN in production only, and defaults the shutdown grace period', () => {
+    expect(parseEdgeConfig(edgeEnv).ops).toEqual({ metricsToken: undefined, shutdownGraceMs: 25_000 });
+    expect(parseWorkerConfig({ ...workerEnv, METRICS_TOKEN: METRICS, SHUTDOWN_GRACE_MS: '5000' }).ops).toEqual({ metricsToken: METRICS, shutdownGraceMs: 5000 });
+    const prod = problems(() => parseWorkerConfig({ ...workerEnv, BIONIC_ENV: 'production', OIDC_ISSUER: 'https://sso.example.com/realms/x' }));
+    expect(prod.problems).toEqual([{ variable: 'METRICS_TOKEN', message: 'is required in production (protects /metrics)' }]);
+    expect(problems(() => parseEdgeConfig({ ...edgeEnv, METRICS_TOKEN: 'short' })).problems.map((p) => p.variable)).toEqual(['METRICS_TOKEN']);
   });
 
   it('parses the sign-in settings with defaults', () => {
@@ -103,7 +113,7 @@ describe('configuration', () => {
     }
     const missing = problems(() => parseEdgeConfig({ ...edgeEnv, OIDC_ISSUER: authEnv.OIDC_ISSUER }));
     expect(missing.problems.map((p) => p.variable).sort()).toEqual(['OIDC_CLIENT_SECRET', 'SESSION_KEYS']);
-    const insecure = problems(() => parseEdgeConfig({ ...edgeEnv, ...authEnv, BIONIC_ENV: 'production', COOKIE_SECURE: 'false' }));
+    const insecure = problems(() => parseEdgeConfig({ ...edgeEnv, ...authEnv, BIONIC_ENV: 'production', COOKIE_SECURE: 'false', METRICS_TOKEN: METRICS }));
     expect(insecure.problems.map((p) => p.variable)).toEqual(['COOKIE_SECURE']);
     const timeouts = problems(() => parseEdgeConfig({ ...edgeEnv, ...authEnv, SESSION_IDLE_SECONDS: '7200', SESSION_ABSOLUTE_SECONDS: '3600' }));
     expect(timeouts.problems.map((p) => p.variable)).toEqual(['SESSION_IDLE_SECONDS']);

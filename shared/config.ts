@@ -10,6 +10,8 @@ import { bool, ConfigError, port, secret, url, type Env } from './config-fields.
 import { sagaConfigOf, sagaEnv, type SagaConfig } from './saga/config.ts';
 import { telemetryConfigOf, telemetryEnv, type TelemetryConfig } from './telemetry/config.ts';
 import { etlConfigOf, etlEnv, type EtlConfig } from './etl/config.ts';
+import { metricsTokenProblem, opsConfigOf, opsEnv, type OpsConfig } from './metrics/config.ts';
+import { regionsConfigOf, regionsEnv, type RegionsConfig } from './regions/config.ts';
 import { reportsEdgeConfigOf, reportsEdgeEnv, reportsWorkerConfigOf, reportsWorkerEnv, type ReportsEdgeConfig, type ReportsWorkerConfig } from './reports/config.ts';
 
 export { ConfigError, type Env };
@@ -17,6 +19,7 @@ export { ConfigError, type Env };
 const common = {
   BIONIC_ENV: z.enum(['development', 'test', 'production']).default('development'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  ...opsEnv,
 };
 
 const kv = {
@@ -67,6 +70,8 @@ const edgeAuth = {
   SESSION_KEYS: sessionKeys.optional(),
   SESSION_IDLE_SECONDS: seconds(30 * 60),
   SESSION_ABSOLUTE_SECONDS: seconds(12 * 3600),
+  /** Seconds an edge instance reuses a session it read from KV (0: every request asks KV). */
+  SESSION_CACHE_SECONDS: z.coerce.number().int().min(0).max(300).default(5),
   COOKIE_SECURE: bool.default('true'),
   RATE_LIMIT_LOGIN_PER_MINUTE: perMinute(20),
   RATE_LIMIT_API_PER_MINUTE: perMinute(600),
@@ -96,8 +101,8 @@ const workerOnly = {
   MIGRATE_ON_START: bool.default('true'),
 };
 
-export const edgeEnvSchema = z.object({ ...common, ...kv, ...objectStore, ...edgeOnly, ...edgeAuth, ...reportsEdgeEnv, ...telemetryEnv });
-export const workerEnvSchema = z.object({ ...common, ...kv, ...objectStore, ...workerOnly, ...oidcShared, ...busEnv, ...cdcEnv, ...reportsWorkerEnv, ...sagaEnv, ...telemetryEnv, ...etlEnv });
+export const edgeEnvSchema = z.object({ ...common, ...kv, ...objectStore, ...edgeOnly, ...edgeAuth, ...reportsEdgeEnv, ...telemetryEnv, ...regionsEnv });
+export const workerEnvSchema = z.object({ ...common, ...kv, ...objectStore, ...workerOnly, ...oidcShared, ...busEnv, ...cdcEnv, ...reportsWorkerEnv, ...sagaEnv, ...telemetryEnv, ...etlEnv, ...regionsEnv });
 
 // Rules across variables; the plain object schemas above stay introspectable (`.shape`).
 const edgeEnvChecked = edgeEnvSchema.superRefine((e, ctx) => {
@@ -108,9 +113,13 @@ const edgeEnvChecked = edgeEnvSchema.superRefine((e, ctx) => {
   } else if (e.BIONIC_ENV === 'production') need('OIDC_ISSUER', 'is required in production');
   if (e.BIONIC_ENV === 'production' && !e.COOKIE_SECURE) need('COOKIE_SECURE', 'must be true in production');
   if (e.SESSION_IDLE_SECONDS > e.SESSION_ABSOLUTE_SECONDS) need('SESSION_IDLE_SECONDS', 'must not exceed SESSION_ABSOLUTE_SECONDS');
+  const metricsProblem = metricsTokenProblem(e);
+  if (metricsProblem) need('METRICS_TOKEN', metricsProblem);
 });
 const workerEnvChecked = workerEnvSchema.superRefine((e, ctx) => {
   if (!e.OIDC_ISSUER && e.BIONIC_ENV === 'production') ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['OIDC_ISSUER'], message: 'is required in production' });
+  const metricsProblem = metricsTokenProblem(e);
+  if (metricsProblem) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['METRICS_TOKEN'], message: metricsProblem });
 });
 
 type EdgeEnv = z.output<typeof edgeEnvSchema>;
@@ -133,6 +142,8 @@ export interface EdgeAuthConfig {
   /** Key ring for sealed tokens; the first key seals. */
   sessionKeys: { kid: string; secret: string }[];
   idleSeconds: number; absoluteSeconds: number; cookieSecure: boolean;
+  /** Seconds a session read from KV is reused in process; revocations elsewhere take this long to reach this instance. Default 5, 0 disables. */
+  sessionCacheSeconds?: number;
 }
 /** Bearer-token verification on the workers; `null` when no identity provider is configured. */
 export interface JwtAuthConfig { issuer: string; audience: string; jwksUrl?: string }
@@ -141,14 +152,20 @@ export interface OltpConfig { crm: string; telemetry: string; platform: string; 
 
 export interface EdgeConfig {
   env: EdgeEnv['BIONIC_ENV']; logLevel: EdgeEnv['LOG_LEVEL'];
+  /** Metrics access and shutdown (shared/metrics/config.ts). */
+  ops: OpsConfig;
   host: string; port: number; publicUrl: string; workerUrl: string;
   kv: KvConfig; objectStore: ObjectStoreConfig;
   auth: EdgeAuthConfig | null; rateLimits: RateLimitConfig; clientIpHeader?: string;
   reports: ReportsEdgeConfig;
   telemetry: TelemetryConfig;
+  /** Data residency: the regions and their report buckets (shared/regions). */
+  regions: RegionsConfig;
 }
 export interface WorkerConfig {
   env: WorkerEnv['BIONIC_ENV']; logLevel: WorkerEnv['LOG_LEVEL'];
+  /** Metrics access and shutdown (shared/metrics/config.ts). */
+  ops: OpsConfig;
   host: string; port: number; migrateOnStart: boolean;
   kv: KvConfig; objectStore: ObjectStoreConfig; olap: OlapConfig; oltp: OltpConfig;
   auth: JwtAuthConfig | null;
@@ -158,6 +175,8 @@ export interface WorkerConfig {
   reports: ReportsWorkerConfig;
   telemetry: TelemetryConfig;
   etl: EtlConfig;
+  /** Data residency: the regions and their personal-data stores (shared/regions). */
+  regions: RegionsConfig;
 }
 
 function parse<S extends z.ZodTypeAny>(schema: S, env: Env): z.output<S> {
@@ -185,13 +204,14 @@ const storeOf = (e: EdgeEnv | WorkerEnv): ObjectStoreConfig => ({
 export function parseEdgeConfig(env: Env): EdgeConfig {
   const e = parse(edgeEnvChecked, env);
   return {
-    env: e.BIONIC_ENV, logLevel: e.LOG_LEVEL, host: e.EDGE_HOST, port: e.EDGE_PORT,
+    env: e.BIONIC_ENV, logLevel: e.LOG_LEVEL, ops: opsConfigOf(e), host: e.EDGE_HOST, port: e.EDGE_PORT,
     publicUrl: e.PUBLIC_URL ?? `http://${e.EDGE_HOST}:${e.EDGE_PORT}`, workerUrl: e.WORKER_URL,
     kv: kvOf(e), objectStore: storeOf(e),
     auth: e.OIDC_ISSUER && e.OIDC_CLIENT_SECRET && e.SESSION_KEYS ? {
       issuer: e.OIDC_ISSUER, clientId: e.OIDC_CLIENT_ID, clientSecret: e.OIDC_CLIENT_SECRET, audience: e.OIDC_AUDIENCE,
       jwksUrl: e.OIDC_JWKS_URL, mfaAcrValues: e.OIDC_MFA_ACR_VALUES, sessionKeys: e.SESSION_KEYS,
       idleSeconds: e.SESSION_IDLE_SECONDS, absoluteSeconds: e.SESSION_ABSOLUTE_SECONDS, cookieSecure: e.COOKIE_SECURE,
+      sessionCacheSeconds: e.SESSION_CACHE_SECONDS,
     } : null,
     rateLimits: {
       login: { limit: e.RATE_LIMIT_LOGIN_PER_MINUTE, windowSeconds: 60 },
@@ -200,6 +220,7 @@ export function parseEdgeConfig(env: Env): EdgeConfig {
     clientIpHeader: e.CLIENT_IP_HEADER,
     reports: reportsEdgeConfigOf(e),
     telemetry: telemetryConfigOf(e),
+    regions: regionsConfigOf(env, 'edge', e.REGIONS, { reportsBucket: e.S3_BUCKET_REPORTS, s3Endpoint: e.S3_ENDPOINT, s3Region: e.S3_REGION }),
   };
 }
 
@@ -207,7 +228,7 @@ export function parseEdgeConfig(env: Env): EdgeConfig {
 export function parseWorkerConfig(env: Env): WorkerConfig {
   const e = parse(workerEnvChecked, env);
   return {
-    env: e.BIONIC_ENV, logLevel: e.LOG_LEVEL, host: e.WORKER_HOST, port: e.WORKER_PORT,
+    env: e.BIONIC_ENV, logLevel: e.LOG_LEVEL, ops: opsConfigOf(e), host: e.WORKER_HOST, port: e.WORKER_PORT,
     migrateOnStart: e.MIGRATE_ON_START, kv: kvOf(e), objectStore: storeOf(e),
     olap: {
       url: e.CLICKHOUSE_URL, user: e.CLICKHOUSE_USER, password: e.CLICKHOUSE_PASSWORD,
@@ -221,5 +242,9 @@ export function parseWorkerConfig(env: Env): WorkerConfig {
     reports: reportsWorkerConfigOf(e),
     telemetry: telemetryConfigOf(e),
     etl: etlConfigOf(e),
+    regions: regionsConfigOf(env, 'worker', e.REGIONS, {
+      crmDatabaseUrl: e.CRM_DATABASE_URL, telemetryDatabaseUrl: e.TELEMETRY_DATABASE_URL,
+      reportsBucket: e.S3_BUCKET_REPORTS, s3Endpoint: e.S3_ENDPOINT, s3Region: e.S3_REGION,
+    }),
   };
 }

@@ -1,5 +1,6 @@
 /**
- * The worker's HTTP face: its part of the router at /trpc and its own /health.
+ * The worker's HTTP face: its part of the router at /trpc, /health (liveness), /ready (its
+ * dependencies) and /metrics.
  * Node-only host, but the app itself is plain Hono.
  */
 import { Hono } from 'hono';
@@ -10,6 +11,10 @@ import { workerRouter } from '../router/root.ts';
 import type { HealthReport } from '../shared/health.ts';
 import type { Logger } from '../shared/log.ts';
 import { accessLog } from '../edge/middleware/access-log.ts';
+import { healthRoutes } from '../edge/middleware/health-routes.ts';
+import type { Lifecycle } from '../edge/middleware/lifecycle.ts';
+import { httpMetrics, metricsEndpoint } from '../edge/middleware/metrics.ts';
+import type { MetricsSource, OpsMetrics } from '../shared/metrics/ops-metrics.ts';
 
 export interface WorkerAppDeps {
   ports: Ports;
@@ -17,6 +22,12 @@ export interface WorkerAppDeps {
   health(): Promise<HealthReport>;
   /** Verifies `Authorization: Bearer` (JWT via JWKS, added by the auth issue); null = anonymous. */
   authenticate?(req: Request): Promise<Identity | null>;
+  /** Request and procedure metrics, served at /metrics (workers/metrics); absent: no /metrics. */
+  metrics?: OpsMetrics & MetricsSource;
+  /** Bearer token for /metrics; absent: open (configuration requires one in production). */
+  metricsToken?: string;
+  /** Shutdown state: draining flips /ready to 503. */
+  lifecycle?: Lifecycle;
 }
 
 export function createWorkerApp(deps: WorkerAppDeps) {
@@ -28,10 +39,12 @@ export function createWorkerApp(deps: WorkerAppDeps) {
     await next();
   });
   app.use(accessLog());
-  app.get('/health', async (c) => {
-    const report = await deps.health();
-    return c.json({ ...report, host: 'worker' }, report.status === 'ok' ? 200 : 503);
-  });
+  if (deps.metrics) {
+    app.use(httpMetrics(deps.metrics));
+    app.get('/metrics', metricsEndpoint({ source: deps.metrics, token: deps.metricsToken }));
+  }
+  if (deps.lifecycle) app.use(deps.lifecycle.middleware);
+  app.route('/', healthRoutes({ host: 'worker', ready: deps.health, lifecycle: deps.lifecycle }));
   app.all('/trpc/*', (c) =>
     serveTrpc(c.req.raw, {
       router: workerRouter,
@@ -42,6 +55,7 @@ export function createWorkerApp(deps: WorkerAppDeps) {
         ports: deps.ports,
         health: deps.health,
         host: 'worker',
+        metrics: deps.metrics,
       }),
     }),
   );

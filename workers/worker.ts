@@ -20,10 +20,21 @@ import { startSaga } from './saga/index.ts';
 import { createReportBuilder, scheduleReportCleanup } from './reports/index.ts';
 import { createEtl } from './etl/index.ts';
 import { ingestRoutes } from './telemetry/routes.ts';
+import { createLifecycle } from '../edge/middleware/lifecycle.ts';
+import { opsEvents } from '../shared/metrics/events.ts';
+import { addWorkerCollectors, trackConsumerGroups } from './metrics/collectors.ts';
+import { etlRunEvent } from './metrics/etl-run.ts';
+import { createWorkerMetrics } from './metrics/registry.ts';
+import { drainHttpServer } from './shutdown.ts';
+
+/** A consumer group that never consumes: `/ready` asks the bus for its lag to see the bus answer. */
+const READY_PROBE_GROUP = 'bionic-ready-probe';
 
 /** Starts a worker from parsed configuration; resolves once it is listening. */
 export async function startWorker(config: WorkerConfig) {
   const log = createLogger({ level: config.logLevel, base: { service: 'worker', pid: process.pid } });
+  const metrics = createWorkerMetrics();
+  const lifecycle = createLifecycle({ closeConnections: true });
   const oltp = {
     crm: createPostgresOltp(config.oltp.crm, { max: config.oltp.poolMax }),
     telemetry: createPostgresOltp(config.oltp.telemetry, { max: config.oltp.poolMax }),
@@ -36,12 +47,12 @@ export async function startWorker(config: WorkerConfig) {
     const applied = await migrateAll({ ...oltp, olap }, (msg, f) => log.info(msg, f));
     log.info('migrations checked', { applied: applied.length });
   }
-  const bus = await createBus(config.bus, {
+  const bus = trackConsumerGroups(await createBus(config.bus, {
     platformUrl: config.oltp.platform, codec: bionicCodec, log: log.child({ component: 'bus' }), topics: await loadTopicSpecs(),
-  });
+  }));
   log.info('bus ready', { kind: bus.kind });
   const cdc = config.cdc.enabled
-    ? await startCdc({ crmUrl: config.oltp.crm, olap, bus, log: log.child({ component: 'cdc' }), options: config.cdc.options })
+    ? await startCdc({ crmUrl: config.oltp.crm, olap, bus, log: log.child({ component: 'cdc' }), options: config.cdc.options, registry: metrics.registry })
     : undefined;
   const saga = await startSaga({ crm: oltp.crm.sql, platform: oltp.platform.sql, bus, kv, log, config: config.saga });
   const health = () =>
@@ -52,6 +63,7 @@ export async function startWorker(config: WorkerConfig) {
       olap: () => olap.ping(),
       kv: () => kv.ping(),
       objectStore: () => objectStore.ping(),
+      bus: () => bus.lag(READY_PROBE_GROUP, []),
     });
   if (!config.auth) log.warn('bearer verification is off: OIDC_ISSUER is not set, every caller is anonymous');
   const authenticate = config.auth ? createJwtAuthenticator({ ...config.auth, log }) : undefined;
@@ -62,8 +74,11 @@ export async function startWorker(config: WorkerConfig) {
   const etl = createEtl({
     olap, platform: oltp.platform.sql, telemetry: oltp.telemetry, telemetryUrl: config.oltp.telemetry, crmUrl: config.oltp.crm,
     config: config.etl, kv, reports: reportBuilder, log: log.child({ component: 'etl' }),
+    onRun: (_req, out) => opsEvents.etlRun(etlRunEvent(out)),
   });
-  const app = createWorkerApp({ ports: { etl: etl.service, kv, objectStore, olap, oltp, bus, reportBuilder, orders: saga.orders, cdc }, log, health, authenticate });
+  const app = createWorkerApp({ ports: { etl: etl.service, kv, objectStore, olap, oltp, bus, reportBuilder, orders: saga.orders, cdc }, log, health, authenticate,
+    metrics, metricsToken: config.ops.metricsToken, lifecycle });
+  addWorkerCollectors(metrics.registry, { cdc, bus, groups: bus.consumerGroups, platform: oltp.platform.sql, log });
   // Device uploads forwarded by the edge (edge/telemetry): verified again, stored in one transaction.
   app.route('/internal/telemetry', ingestRoutes({ config: config.telemetry, telemetry: oltp.telemetry, kv }));
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
@@ -73,15 +88,19 @@ export async function startWorker(config: WorkerConfig) {
     });
   });
   etl.start();
-  async function stop() {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    await etl.stop();
-    await reportCleanup?.stop();
-    await saga.stop();
-    await cdc?.stop();
+  /**
+   * Drains, then closes: `/ready` turns 503 first; HTTP stops accepting while requests in flight
+   * finish, and at the same time consumers finish and commit the batches in hand (the bus stays
+   * open for publishes of those requests). Connections still open at the deadline are cut.
+   */
+  async function stop(graceMs = config.ops.shutdownGraceMs) {
+    const deadline = Date.now() + graceMs;
+    lifecycle.drain();
+    const [http] = await Promise.all([drainHttpServer(server, deadline), etl.stop(), reportCleanup?.stop(), saga.stop(), cdc?.stop()]);
+    if (http.forced) log.warn('requests still running at the end of the grace period were cut', { graceMs });
     await bus.close();
     await Promise.allSettled([olap.close(), oltp.crm.close(), oltp.telemetry.close(), oltp.platform.close()]);
   }
-  return { stop, log };
+  return { stop, log, olap };
 }
 

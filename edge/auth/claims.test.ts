@@ -15,6 +15,11 @@ describe('identity from Keycloak-shaped claims', () => {
     expect(identityFromClaims({ sub: 's', realm_access: { roles: [1, null, 'admin'] } }).roles).toEqual(['admin']);
     expect(() => identityFromClaims({ preferred_username: 'x' })).toThrow(ClaimsError);
   });
+
+  it('keeps only a well-formed region claim', () => {
+    expect(identityFromClaims({ sub: 's', region: 'ru' }).region).toBe('ru');
+    for (const region of ['RU', 'r', 'eu/../x', 'eu,ru', 42, '']) expect(identityFromClaims({ sub: 's', region }).region, String(region)).toBeUndefined();
+  });
 });
 
 describe('second-factor evidence', () => {

@@ -5,6 +5,7 @@
  */
 import type { JWTPayload } from 'jose';
 import type { Identity, Role } from '../../router/context.ts';
+import { REGION_ID } from '../../shared/regions/config.ts';
 
 export const ROLES: readonly Role[] = ['prosthesis_user', 'crm_operator', 'ml_engineer', 'admin'];
 
@@ -27,7 +28,8 @@ export function identityFromClaims(claims: JWTPayload): Identity {
   const roles = stringArray(realmAccess?.roles).filter((r): r is Role => (ROLES as readonly string[]).includes(r));
   const username = typeof claims.preferred_username === 'string' ? claims.preferred_username : claims.sub;
   const identity: Identity = { userId: claims.sub, username, roles: [...new Set(roles)] };
-  if (typeof claims.region === 'string') identity.region = claims.region;
+  // The region routes personal data (shared/regions): a malformed one is no region, never a lookup key.
+  if (typeof claims.region === 'string' && REGION_ID.test(claims.region)) identity.region = claims.region;
   return identity;
 }
 

@@ -16,7 +16,7 @@ import { createRateLimiter, type RateLimitSettings } from './rate-limit.ts';
 import { createRefresher, type Refresher } from './refresh.ts';
 import { authRoutes, disabledAuthRoutes } from './routes.ts';
 import { createKeyRing } from './seal.ts';
-import { createSessionStore, type SessionStore } from './session-store.ts';
+import { createSessionStore, DEFAULT_SESSION_CACHE_SECONDS, type SessionStore } from './session-store.ts';
 
 export interface EdgeAuthOptions {
   kv: Kv;
@@ -69,7 +69,10 @@ export function createEdgeAuth(opts: EdgeAuthOptions): EdgeAuth {
     redirectUri: new URL('/auth/callback', publicUrl).href,
     postLogoutRedirectUri: new URL('/auth/logged-out', publicUrl).href,
   }, { jwks: opts.jwks });
-  const sessions = createSessionStore({ kv: opts.kv, keys, idleSeconds: cfg.idleSeconds, absoluteSeconds: cfg.absoluteSeconds });
+  const sessions = createSessionStore({
+    kv: opts.kv, keys, idleSeconds: cfg.idleSeconds, absoluteSeconds: cfg.absoluteSeconds,
+    cacheSeconds: cfg.sessionCacheSeconds ?? DEFAULT_SESSION_CACHE_SECONDS,
+  });
   const refresher = createRefresher({ kv: opts.kv, sessions, oidc, log: opts.log, now });
   return {
     csrf: guard,

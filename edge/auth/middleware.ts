@@ -10,6 +10,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import type { Identity } from '../../router/context.ts';
 import type { Logger } from '../../shared/log.ts';
+import { opsEvents } from '../../shared/metrics/events.ts';
 import { readCookie, sessionCookieName, type CookieSettings } from './cookies.ts';
 import { rateLimitHeaders, RateLimitUnavailableError, type RateLimitBucket, type RateLimitDecision, type RateLimiter } from './rate-limit.ts';
 import { RefreshUnavailableError, type Refresher } from './refresh.ts';
@@ -80,12 +81,16 @@ export const authMiddleware = (opts: AuthMiddlewareOptions): MiddlewareHandler<{
     const headers = decision ? rateLimitHeaders(decision) : {};
     if (decision && !decision.success) {
       log.warn('rate limited', { bucket, by: key ? 'session' : 'address' });
+      opsEvents.rateLimitRejected(bucket);
       return refuse(c, 429, 'Too many requests. Please slow down and try again later.', headers);
     }
 
     if (session && opts.refresher) {
       try {
-        session = await opts.refresher.ensureFresh(session);
+        const fresh = await opts.refresher.ensureFresh(session);
+        // Another instance's refresh (or the end of the session) replaces what this one cached.
+        if (fresh !== session) opts.sessions!.remember(session.key, fresh, opts.now());
+        session = fresh;
       } catch (err) {
         if (!(err instanceof RefreshUnavailableError)) throw err;
         log.warn('access token refresh postponed', { err });

@@ -1,13 +1,21 @@
 /**
- * Sliding-window rate limits (`@upstash/ratelimit`) kept in KV, through the `Kv` port's `eval` so
- * any KV adapter works. Ratelimit's own timeout would silently let requests through when KV is
- * slow; it is off, and the caller decides per bucket what an unreachable KV means (see docs/auth.md:
- * login fails closed, the API fails open).
+ * Sliding-window rate limits kept in KV, through the `Kv` port's `eval` so any KV adapter works.
+ * Sign-in: `@upstash/ratelimit`, one KV call per request. The API: the same window, but reserved
+ * in batches so most requests are counted without a round trip (rate-limit-reserve.ts).
+ * Ratelimit's own timeout would silently let requests through when KV is slow; it is off, and the
+ * caller decides per bucket what an unreachable KV means (see README: login fails closed, the API
+ * fails open).
  */
 import { Ratelimit } from '@upstash/ratelimit';
 import type { Kv } from '../../shared/ports/kv.ts';
+import { createReservingWindow, defaultBatch } from './rate-limit-reserve.ts';
 
-export interface RateLimitRule { limit: number; windowSeconds: number }
+export interface RateLimitRule {
+  limit: number;
+  windowSeconds: number;
+  /** API only: requests an instance reserves per KV call (default 5 % of the limit, at most 1000; 1 = every request). */
+  batch?: number;
+}
 
 /** `login`: per client address on /auth/login and /auth/callback. `api`: per session (or address) elsewhere. */
 export interface RateLimitSettings { login: RateLimitRule; api: RateLimitRule; timeoutMs?: number }
@@ -47,24 +55,34 @@ export function createRateLimiter(kv: Kv, settings: RateLimitSettings): RateLimi
     // An instance-local "already blocked until reset" cache spares KV during floods.
     ephemeralCache: new Map(),
   });
-  const limiters = { login: make('login', settings.login), api: make('api', settings.api) };
+  const login = make('login', settings.login);
   const timeoutMs = settings.timeoutMs ?? 2000;
+
+  async function bounded<T>(fn: () => Promise<T>): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      return await Promise.race([
+        fn(),
+        new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new RateLimitUnavailableError(`rate limit store did not answer in ${timeoutMs} ms`)), timeoutMs); }),
+      ]);
+    } catch (err) {
+      if (err instanceof RateLimitUnavailableError) throw err;
+      throw new RateLimitUnavailableError('rate limit store failed', { cause: err });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  const api = createReservingWindow({
+    kv, prefix: 'ratelimit:api', limit: settings.api.limit, windowSeconds: settings.api.windowSeconds,
+    batch: settings.api.batch ?? defaultBatch(settings.api.limit), call: bounded,
+  });
 
   return {
     async check(bucket, identifier) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      try {
-        const r = await Promise.race([
-          limiters[bucket].limit(identifier),
-          new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new RateLimitUnavailableError(`rate limit store did not answer in ${timeoutMs} ms`)), timeoutMs); }),
-        ]);
-        return { success: r.success, limit: r.limit, remaining: r.remaining, reset: r.reset };
-      } catch (err) {
-        if (err instanceof RateLimitUnavailableError) throw err;
-        throw new RateLimitUnavailableError('rate limit store failed', { cause: err });
-      } finally {
-        clearTimeout(timer);
-      }
+      if (bucket === 'api') return api.check(identifier);
+      const r = await bounded(() => login.limit(identifier));
+      return { success: r.success, limit: r.limit, remaining: r.remaining, reset: r.reset };
     },
   };
 }

@@ -7,6 +7,7 @@
  */
 import type { Kv } from '../../shared/ports/kv.ts';
 import type { Logger } from '../../shared/log.ts';
+import { opsEvents } from '../../shared/metrics/events.ts';
 import { identityFromClaims } from './claims.ts';
 import { OidcGrantError, type OidcClient } from './oidc.ts';
 import type { Session, SessionStore } from './session-store.ts';
@@ -59,6 +60,7 @@ export function createRefresher(opts: RefresherOptions) {
     try {
       set = await opts.oidc.refresh(tokens.refreshToken);
     } catch (err) {
+      opsEvents.sessionRefresh('failed');
       if (err instanceof OidcGrantError) {
         opts.log.info('session ended by the identity provider', { code: err.code });
         await opts.sessions.delete(s.key);
@@ -67,6 +69,7 @@ export function createRefresher(opts: RefresherOptions) {
       throw new RefreshUnavailableError('could not refresh the access token', { cause: err });
     }
     refreshes += 1;
+    opsEvents.sessionRefresh('ok');
     const identity = identityFromClaims(await opts.oidc.verifyAccessToken(set.accessToken));
     const next = await opts.sessions.replaceTokens(current, identity, {
       accessToken: set.accessToken, refreshToken: set.refreshToken ?? tokens.refreshToken,

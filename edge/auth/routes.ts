@@ -107,7 +107,8 @@ export function authRoutes(opts: AuthRoutesOptions) {
       if (previousKey) await sessions.delete(previousKey);
       const { id } = await sessions.create(identity, { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken }, tokens.expiresInSeconds, opts.now());
       writeCookie(c, sessionCookieName(cookies), id, cookies);
-      log.info('signed in', { userId: identity.userId, roles: identity.roles });
+      // The region (from the verified access token) is kept in the session: it routes the user's personal data.
+      log.info('signed in', { userId: identity.userId, roles: identity.roles, region: identity.region ?? null });
       c.header('cache-control', 'no-store');
       return c.redirect(pending.returnTo, 302);
     } catch (err) {

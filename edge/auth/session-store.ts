@@ -3,11 +3,19 @@
  * that id (a leaked KV dump yields no usable cookies). Access and refresh tokens are sealed with
  * the key ring, bound to the record's key. Idle and absolute timeouts are checked atomically in
  * KV on every read (one round trip), which also slides the idle deadline.
+ *
+ * With `cacheSeconds` > 0 a loaded session is kept in process for that long, under the same
+ * hashed key, so a busy session costs one KV round trip per cache lifetime instead of one per
+ * request. This instance drops the entry at once on logout, refresh or any change it makes;
+ * another instance may go on serving a session revoked elsewhere for at most `cacheSeconds`.
+ * Timeouts are still checked on every hit, against the cached record.
  */
 import { base64url } from 'jose';
 import type { Identity, Role } from '../../router/context.ts';
 import type { Kv } from '../../shared/ports/kv.ts';
 import type { KeyRing } from './seal.ts';
+import { sha256 } from './sha256.ts';
+import { TtlCache } from './ttl-cache.ts';
 
 export interface SessionTokens { accessToken: string; refreshToken: string | null }
 
@@ -32,7 +40,14 @@ export interface SessionStoreOptions {
   absoluteSeconds: number;
   /** Seconds between idle-deadline writes (fewer writes; the deadline is that much coarser). */
   touchAfterSeconds?: number;
+  /** How long a loaded session is reused in process without asking KV; 0 (the default) disables. */
+  cacheSeconds?: number;
+  /** Most sessions the in-process cache holds (default 10 000). */
+  cacheMaxEntries?: number;
 }
+
+/** The edge's default for {@link SessionStoreOptions.cacheSeconds} (`SESSION_CACHE_SECONDS`). */
+export const DEFAULT_SESSION_CACHE_SECONDS = 5;
 
 const ID_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 const PREFIX = 'session:';
@@ -73,21 +88,52 @@ export function createSessionStore(opts: SessionStoreOptions) {
     const record = JSON.parse(v) as SessionRecord;
     return record.v === 1 ? { key, record, identity: identityOf(record) } : null;
   };
+  const cacheSeconds = opts.cacheSeconds ?? 0;
+  const cache = new TtlCache<Session>(cacheSeconds > 0 ? opts.cacheMaxEntries ?? 10_000 : 0);
+  // Concurrent misses of one session share one KV read.
+  const loading = new Map<string, Promise<Session | null>>();
+  // Bumped by every change this instance makes, so a read that started before it is not cached after it.
+  let changes = 0;
+  const live = (s: Session, now: number) => now < s.record.absExp && now - s.record.seenAt < opts.idleSeconds;
+  const forget = (key: string) => { changes += 1; cache.delete(key); loading.delete(key); };
+  const remember = (key: string, s: Session | null, now: number) => {
+    forget(key);
+    if (s) cache.set(key, s, now, cacheSeconds);
+  };
 
   return {
     /** The KV key for a cookie value, or null when the value cannot be a session id. */
     async keyFor(id: string): Promise<string | null> {
       if (!ID_PATTERN.test(id)) return null;
-      const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(id));
-      return PREFIX + base64url.encode(new Uint8Array(digest));
+      // Synchronous: this runs on every request (see sha256.ts for why not crypto.subtle here).
+      return PREFIX + base64url.encode(sha256(new TextEncoder().encode(id)));
     },
-    /** Loads a live session and slides its idle deadline. */
-    async load(key: string, now: number): Promise<Session | null> {
-      return parse(key, await kv.eval<string | null>(TOUCH, [key], [now, opts.idleSeconds, touchAfter]));
+    /** Loads a live session (from the in-process cache when enabled) and slides its idle deadline. */
+    load(key: string, now: number): Promise<Session | null> {
+      const hit = cache.get(key, now);
+      if (hit && live(hit, now)) return Promise.resolve(hit);
+      let p = loading.get(key);
+      if (!p) {
+        const seen = changes;
+        const started: Promise<Session | null> = kv.eval<string | null>(TOUCH, [key], [now, opts.idleSeconds, touchAfter]).then((v) => {
+          const s = parse(key, v);
+          if (seen === changes) {
+            if (s) cache.set(key, s, now, cacheSeconds); else cache.delete(key);
+          }
+          return s;
+        }).finally(() => { if (loading.get(key) === started) loading.delete(key); });
+        loading.set(key, started);
+        p = started;
+      }
+      return p;
     },
+    /** Records what a refresh (here or by another instance) left behind; null when the session ended. */
+    remember,
     /** Reads without touching (used while waiting for another request's refresh). */
     async peek(key: string): Promise<Session | null> {
-      return parse(key, await kv.get(key));
+      const s = parse(key, await kv.get(key));
+      if (!s) forget(key);
+      return s;
     },
     /** Creates a session under a fresh random id; the caller sets the cookie. */
     async create(identity: Identity, tokens: SessionTokens, accessExpiresIn: number, now: number): Promise<{ id: string; session: Session }> {
@@ -111,7 +157,9 @@ export function createSessionStore(opts: SessionStoreOptions) {
       };
       if (identity.region) record.region = identity.region; else delete record.region;
       const ok = await kv.eval<number>(COMPARE_AND_SET, [s.key], [JSON.stringify(record), s.record.rev, ttlFor(record, now)]);
-      return Number(ok) === 1 ? { key: s.key, record, identity: identityOf(record) } : null;
+      const next = Number(ok) === 1 ? { key: s.key, record, identity: identityOf(record) } : null;
+      remember(s.key, next, now);
+      return next;
     },
     /** The session's tokens, or null when they cannot be opened (unknown key id, tampering). */
     async tokens(s: Session): Promise<SessionTokens | null> {
@@ -119,6 +167,7 @@ export function createSessionStore(opts: SessionStoreOptions) {
       return plain === null ? null : (JSON.parse(plain) as SessionTokens);
     },
     async delete(key: string): Promise<void> {
+      forget(key);
       await kv.del(key);
     },
   };

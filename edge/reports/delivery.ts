@@ -9,15 +9,19 @@
  *   the same clear error instead of stampeding into builds of their own.
  *
  * Invalidation needs nothing here: a version bump changes every key, so stale entries are never
- * looked up again and age out of the LRU.
+ * looked up again and age out of the LRU. The version itself is reused for
+ * `settings.versionCacheSeconds` (on the edge clock) before KV is asked again, so a hit costs no
+ * KV call at all; a bump therefore reaches every reader within that time, not at once.
  */
 import type { Logger } from '../../shared/log.ts';
+import { opsEvents } from '../../shared/metrics/events.ts';
 import type { Kv, ObjectStore } from '../../shared/ports/index.ts';
 import type { ReportsEdgeConfig } from '../../shared/reports/config.ts';
 import { parseReportKey, readReportVersion, reportObjectKey, reportVersionKey, reportVersionPrefix } from '../../shared/reports/keys.ts';
 import { parsePeriod, periodLabel, standardPeriods, utcToday, type ReportPeriod } from '../../shared/reports/period.ts';
 import { ReportsError, type ReportSummary, type ServedReport } from '../../shared/reports/ports.ts';
 import { reportSchema, type Report } from '../../shared/reports/schema.ts';
+import { TtlCache } from '../auth/ttl-cache.ts';
 import type { BuildReport } from './builder-client.ts';
 import { ByteLru } from './lru.ts';
 
@@ -44,6 +48,7 @@ const DONE_TTL_SECONDS = 60;
 const FAILED_TTL_SECONDS = 3;
 const POLL_FIRST_MS = 10;
 const POLL_MAX_MS = 250;
+const MAX_CACHED_VERSIONS = 10_000;
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -65,6 +70,8 @@ export function createReportDelivery(deps: DeliveryDeps) {
   const lru = new ByteLru<Entry>({ maxBytes: settings.cacheMaxBytes });
   const inflight = new Map<string, Promise<Entry>>();
   const lockTtl = Math.ceil(settings.buildTimeoutMs / 1000) + 5;
+  const versions = new TtlCache<number>(settings.versionCacheSeconds > 0 ? MAX_CACHED_VERSIONS : 0);
+  const versionReads = new Map<string, Promise<number>>();
 
   async function kvCall<T>(fn: () => Promise<T>): Promise<T> {
     try { return await fn(); } catch (err) { throw unavailable('The report index (KV)', err); }
@@ -82,14 +89,32 @@ export function createReportDelivery(deps: DeliveryDeps) {
     return entry;
   }
 
+  /** The owner's current version: reused from this instance for a few seconds, else KV (one call for concurrent readers). */
+  function currentVersion(owner: string): Promise<number> {
+    const now = nowMs();
+    const hit = versions.get(owner, now);
+    if (hit !== undefined) return Promise.resolve(hit);
+    let p = versionReads.get(owner);
+    if (!p) {
+      const started = kvCall(() => readReportVersion(deps.kv, owner, now)).then((v) => {
+        versions.set(owner, v, now, settings.versionCacheSeconds * 1000);
+        return v;
+      }).finally(() => { if (versionReads.get(owner) === started) versionReads.delete(owner); });
+      versionReads.set(owner, started);
+      p = started;
+    }
+    return p;
+  }
+
   async function get(owner: string, period: ReportPeriod, scope: ReadScope): Promise<ServedReport> {
-    const version = await kvCall(() => readReportVersion(deps.kv, owner, nowMs()));
+    const version = await currentVersion(owner);
     const key = reportObjectKey(owner, version, period.id);
     const hit = lru.get(key);
-    if (hit) return hit;
+    if (hit) { opsEvents.reportCache('memory_hit'); return hit; }
     let shared = inflight.get(key);
     if (!shared) {
-      shared = (async () => (await fromStore(key)) ?? buildOnce(owner, version, period, scope))();
+      // Counted once per lookup: readers joining one in flight are not counted again.
+      shared = (async () => { const stored = await fromStore(key); opsEvents.reportCache(stored ? 'store_hit' : 'miss'); return stored ?? buildOnce(owner, version, period, scope); })();
       inflight.set(key, shared);
       void shared.finally(() => inflight.delete(key)).catch(() => {});
     }
@@ -121,10 +146,12 @@ export function createReportDelivery(deps: DeliveryDeps) {
       const accessToken = await scope.accessToken();
       if (!accessToken) throw new ReportsError('UNAUTHORIZED', 'Please sign in again');
       const built = await deps.build({ owner, period, accessToken, requestId: scope.requestId, timeoutMs: Math.max(1000, deadline - nowMs()) });
+      opsEvents.reportBuild('ok');
       const entry = remember(built.key, built.etag, enc.encode(built.body));
       await deps.kv.set(lockKey, `d:${built.key}`, { ttlSeconds: DONE_TTL_SECONDS }).catch(() => {});
       return entry;
     } catch (err) {
+      opsEvents.reportBuild('failed');
       const e = err instanceof ReportsError ? err : new ReportsError('UNAVAILABLE', 'The report could not be built; please retry shortly', { cause: err });
       (scope.log ?? deps.log).warn('report build failed', { owner, period: period.id, code: e.code, err });
       // Only an outage is everyone's answer; a problem with this reader's token is not.

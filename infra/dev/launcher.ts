@@ -2,7 +2,7 @@
  * The embedded stack: one command brings up PostgreSQL, redis-server behind the Upstash-REST
  * gateway, s3rver, the worker (which owns chDB) and the edge — with demo data — and prints the URLs.
  * Ctrl-C stops every child. A child that dies is reported loudly; the rest keep running so
- * /health shows what is missing.
+ * /ready shows what is missing.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -14,16 +14,19 @@ import { freePort } from './free-port.ts';
 import { startPostgres } from './services/postgres.ts';
 import { startRedis } from './services/redis.ts';
 import { startS3 } from './services/s3.ts';
-import { startLdap } from './services/ldap.ts';
-import { DEMO_PASSWORD } from './services/ldap-directory.ts';
-import { startDevIdp } from '../idp/server.ts';
+import { startRegionalDirectories } from './services/ldap-regions.ts';
+import { DEMO_PASSWORD, demoCustomerRegion, demoUsersOf } from './services/ldap-directory.ts';
+import { preEnrolledOf, startDevIdp } from '../idp/server.ts';
+import { regionsEnv, regionVariable } from '../../shared/regions/config.ts';
 import type { RunningService } from './services/types.ts';
 import { startUpstashGateway } from '../gateway/upstash-gateway.ts';
-import { prepareDatabases } from './prepare.ts';
+import { prepareDatabases, prepareRegionDatabases } from './prepare.ts';
 import { linkDemoCustomers } from './link-demo.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const DATABASES = ['crm', 'telemetry', 'platform'] as const;
+/** Regions of the embedded stack unless `REGIONS` says otherwise (shared/regions). */
+const DEV_REGIONS = 'ru,eu';
 
 const HELP = `Usage: npm start -- [options]      (or: node --import tsx infra/dev/launcher.ts [options])
 
@@ -38,13 +41,16 @@ Options:
   --reset               wipe the data directory and exit (refused while the stack runs)
   -h, --help            show this help
 
+Environment: REGIONS (default ${DEV_REGIONS}) — one LDAP directory, CRM and telemetry database
+and report bucket per region (see README → Data residency).
+
 Ctrl-C stops everything.`;
 
 const color = process.stdout.isTTY ? (code: number, s: string) => `\x1b[${code}m${s}\x1b[0m` : (_: number, s: string) => s;
 const say = (s: string) => process.stdout.write(s + '\n');
 const loud = (s: string) => process.stderr.write(color(31, `\n✖ ${s}\n\n`));
 
-interface Options { dataDir: string; edgePort: number; workerPort: number; edgeRuntime: 'node' | 'deno'; seed: boolean; reset: boolean }
+interface Options { dataDir: string; edgePort: number; workerPort: number; edgeRuntime: 'node' | 'deno'; seed: boolean; reset: boolean; regions: string[] }
 
 function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
@@ -62,6 +68,8 @@ function parseOptions(argv: string[]): Options {
     return n;
   };
   const runtime = values['edge-runtime'] ?? 'node';
+  const regions = regionsEnv.REGIONS.safeParse(process.env.REGIONS || DEV_REGIONS);
+  if (!regions.success || !regions.data) throw new UsageError(`REGIONS: ${regions.error?.issues[0]?.message ?? 'invalid'}`);
   if (runtime !== 'node' && runtime !== 'deno') throw new UsageError(`--edge-runtime must be node or deno, got "${runtime}"`);
   return {
     dataDir: resolve(values['data-dir'] ?? process.env.BIONIC_DATA_DIR ?? join(ROOT, 'data')),
@@ -70,6 +78,7 @@ function parseOptions(argv: string[]): Options {
     edgeRuntime: runtime,
     seed: !values['no-seed'],
     reset: Boolean(values.reset),
+    regions: regions.data,
   };
 }
 
@@ -172,7 +181,7 @@ async function main() {
   const watch = <T extends RunningService>(s: T): T => {
     started.push(s);
     void s.exited.then(({ code, signal }) => {
-      if (!stopping) loud(`${s.name} stopped unexpectedly (code ${code}, signal ${signal}). The platform is degraded: see /health. Restart with Ctrl-C and npm start.`);
+      if (!stopping) loud(`${s.name} stopped unexpectedly (code ${code}, signal ${signal}). The platform is degraded: see /ready. Restart with Ctrl-C and npm start.`);
     });
     return s;
   };
@@ -187,28 +196,49 @@ async function main() {
   try {
     say(color(1, `BionicPRO embedded stack — data in ${opts.dataDir}`));
     const pgLog = join(opts.dataDir, 'logs', 'postgres.log');
-    const [pg, redis, s3, ldap] = await Promise.all([
+    const bucketOf = (region: string) => `reports-${region}`;
+    const [pg, redis, s3, ldaps] = await Promise.all([
       step('postgres', async () => watch(await startPostgres({ dataDir: join(opts.dataDir, 'postgres'), onLog: (m) => appendLog(pgLog, m) })), (s) => s.url.replace(/:[^:@/]+@/, ':***@')),
       step('redis-server', async () => watch(await startRedis({ dataDir: join(opts.dataDir, 'redis') })), (s) => s.url),
-      step('s3rver', async () => watch(await startS3({ dataDir: join(opts.dataDir, 's3'), buckets: ['reports'] })), (s) => s.url),
-      step('ldap (slapd)', async () => watch(await startLdap({ dataDir: join(opts.dataDir, 'ldap') })), (s) => s.url),
+      step('s3rver', async () => watch(await startS3({ dataDir: join(opts.dataDir, 's3'), buckets: ['reports', ...opts.regions.map(bucketOf)] })), (s) => s.url),
+      step(`ldap ×${opts.regions.length} (slapd)`, async () => (await startRegionalDirectories({ dataDir: opts.dataDir, regions: opts.regions })).map(watch),
+        (ls) => ls.map((l) => `${l.region} ${l.url}`).join(', ')),
     ]);
     // The provider registers the edge's redirect URI, so the edge's port is settled first.
     const [workerPort, edgePort] = [opts.workerPort || (await freePort()), opts.edgePort || (await freePort())];
     const publicUrl = `http://127.0.0.1:${edgePort}`;
     const idp = await step('identity provider', async () => watch(await startDevIdp({
-      dataDir: join(opts.dataDir, 'idp'), ldapUrl: ldap.url, ldapBindDn: ldap.bindDn, ldapBindPassword: ldap.bindPassword,
+      dataDir: join(opts.dataDir, 'idp'),
+      directories: ldaps.map((l) => ({ region: l.region!, url: l.url, bindDn: l.bindDn, bindPassword: l.bindPassword })),
+      preEnrol: preEnrolledOf(opts.regions.flatMap((r) => demoUsersOf(r, opts.regions))),
       clients: [{ clientId: 'bionic-edge', clientSecret: secrets.oidcClientSecret, redirectUris: [`${publicUrl}/auth/callback`], postLogoutRedirectUris: [`${publicUrl}/auth/logged-out`] }],
       log: (msg, fields) => process.stderr.write(`${msg} ${JSON.stringify(fields ?? {})}\n`),
     })), (s) => s.issuer);
     const gateway = await step('upstash gateway', async () => watch(await startUpstashGateway({ redisUrl: redis.url, token: secrets.gatewayToken })), (s) => s.url);
     const dbUrls = Object.fromEntries(DATABASES.map((d) => [d, pg.databaseUrl(d)])) as Record<(typeof DATABASES)[number], string>;
+    const regionOf = (username: string) => demoCustomerRegion(username, opts.regions);
+    const regionDbs = opts.regions.map((id) => ({ id, crm: pg.databaseUrl(`crm_${id}`), telemetry: pg.databaseUrl(`telemetry_${id}`) }));
     await step('databases + demo data', async () => {
       for (const d of DATABASES) await pg.ensureDatabase(d);
-      const prepared = await prepareDatabases(dbUrls, { seed: opts.seed, onProgress: (m) => say(color(90, `  ${m}`)) });
-      const linked = await linkDemoCustomers(dbUrls.crm, ldap);
+      const prepared = await prepareDatabases(dbUrls, { seed: opts.seed, regionOf, onProgress: (m) => say(color(90, `  ${m}`)) });
+      let linked = 0;
+      for (const l of ldaps) linked += await linkDemoCustomers(dbUrls.crm, l);
       return linked ? `${prepared}, ${linked} customers linked to sign-in accounts` : prepared;
     }, (r) => r);
+    await step('regional databases', async () => {
+      for (const r of regionDbs) { await pg.ensureDatabase(`crm_${r.id}`); await pg.ensureDatabase(`telemetry_${r.id}`); }
+      const prepared = await prepareRegionDatabases(regionDbs, { seed: opts.seed, regionOf, onProgress: (m) => say(color(90, `  ${m}`)) });
+      for (const [i, l] of ldaps.entries()) await linkDemoCustomers(regionDbs[i]!.crm, l);
+      return prepared;
+    }, (r) => r);
+    // Data residency (shared/regions): the edge learns each region's bucket, the worker also its databases.
+    const regionEnv: Record<string, string> = { REGIONS: opts.regions.join(',') };
+    const regionDbEnv: Record<string, string> = {};
+    for (const r of regionDbs) {
+      regionEnv[regionVariable(r.id, 'REPORTS_BUCKET')] = bucketOf(r.id);
+      regionDbEnv[regionVariable(r.id, 'CRM_DATABASE_URL')] = r.crm;
+      regionDbEnv[regionVariable(r.id, 'TELEMETRY_DATABASE_URL')] = r.telemetry;
+    }
 
     const common = {
       BIONIC_ENV: 'development', LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
@@ -217,6 +247,7 @@ async function main() {
       S3_BUCKET_REPORTS: 'reports', S3_FORCE_PATH_STYLE: 'true',
       OIDC_ISSUER: idp.issuer, OIDC_AUDIENCE: 'bionic-worker-api',
       TELEMETRY_DEVICE_KEYS: secrets.telemetryDeviceKeys,
+      ...regionEnv,
     };
     // Worker and edge start side by side: the edge only needs the worker's URL, known up front.
     const edgeEnv = {
@@ -226,7 +257,7 @@ async function main() {
     const [worker, edge] = await Promise.all([
       step('worker', async () => watch(await spawnApp('worker', process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
         ...common, WORKER_HOST: '127.0.0.1', WORKER_PORT: String(workerPort),
-        CRM_DATABASE_URL: dbUrls.crm, TELEMETRY_DATABASE_URL: dbUrls.telemetry, PLATFORM_DATABASE_URL: dbUrls.platform,
+        CRM_DATABASE_URL: dbUrls.crm, TELEMETRY_DATABASE_URL: dbUrls.telemetry, PLATFORM_DATABASE_URL: dbUrls.platform, ...regionDbEnv,
         CHDB_PATH: join(opts.dataDir, 'chdb'),
       })), (s) => s.url),
       step(`edge (${opts.edgeRuntime})`, async () => watch(opts.edgeRuntime === 'deno'
@@ -236,21 +267,24 @@ async function main() {
 
     say('');
     say(color(1, 'BionicPRO is up:'));
-    say(`  edge      ${edge.url}          (health: ${edge.url}/health, tRPC: ${edge.url}/trpc)`);
-    say(`  worker    ${worker.url}          (health: ${worker.url}/health)`);
+    say(`  edge      ${edge.url}          (ready: ${edge.url}/ready, metrics: ${edge.url}/metrics, tRPC: ${edge.url}/trpc)`);
+    say(`  worker    ${worker.url}          (ready: ${worker.url}/ready, metrics: ${worker.url}/metrics)`);
     say(`  kv        ${gateway.url}   (Upstash REST; token in ${join(opts.dataDir, 'secrets.json')})`);
-    say(`  s3        ${s3.url}   (bucket: reports)`);
-    say(`  sign-in   ${edge.url}/auth/login   (identity provider ${idp.issuer}, LDAP ${ldap.url})`);
-    say(`            users user1 user2 user3 operator1 analyst1 admin1, password ${DEMO_PASSWORD}`);
+    say(`  s3        ${s3.url}   (buckets: reports, per region ${opts.regions.map(bucketOf).join(', ')})`);
+    say(`  sign-in   ${edge.url}/auth/login   (identity provider ${idp.issuer})`);
+    for (const l of ldaps) say(`            region ${l.region}: LDAP ${l.url}, users ${demoUsersOf(l.region!, opts.regions).filter((u) => !u.otpExempt).map((u) => u.uid).join(' ')}`);
+    say(`            password ${DEMO_PASSWORD}`);
     say(`            one-time code: node --import tsx infra/idp/totp-cli.ts user1 --data-dir ${join(opts.dataDir, 'idp')}`);
-    say(`  postgres  ${pg.url.replace(/:[^:@/]+@/, ':***@').replace(/\/postgres$/, '')}/{crm,telemetry,platform}`);
+    say(`  postgres  ${pg.url.replace(/:[^:@/]+@/, ':***@').replace(/\/postgres$/, '')}/{crm,telemetry,platform}, per region {crm,telemetry}_{${opts.regions.join(',')}}`);
     say('Press Ctrl-C to stop.');
     // Connection details for tools and tests (with secrets: owner-only file, never printed).
     const stackFile = join(opts.dataDir, 'stack.json');
-    writeFileSync(stackFile, JSON.stringify({ ...common, ...dbUrls, edge: edge.url, worker: worker.url, idpDataDir: join(opts.dataDir, 'idp') }, null, 2), { mode: 0o600 });
+    const regions = Object.fromEntries(regionDbs.map((r, i) => [r.id, { crm: r.crm, telemetry: r.telemetry, reportsBucket: bucketOf(r.id), ldap: ldaps[i]!.url }]));
+    writeFileSync(stackFile, JSON.stringify({ ...common, ...regionDbEnv, ...dbUrls, regions, edge: edge.url, worker: worker.url, idpDataDir: join(opts.dataDir, 'idp') }, null, 2), { mode: 0o600 });
     // One machine-readable line for scripts and tests.
     say('READY ' + JSON.stringify({
-      edge: edge.url, worker: worker.url, gateway: gateway.url, s3: s3.url, idp: idp.issuer, ldap: ldap.url, stackFile,
+      edge: edge.url, worker: worker.url, gateway: gateway.url, s3: s3.url, idp: idp.issuer,
+      ldap: Object.fromEntries(ldaps.map((l) => [l.region!, l.url])), regions: opts.regions, stackFile,
       pids: Object.fromEntries(started.map((s) => [s.name, s.pid ?? null])),
     }));
   } catch (err) {

@@ -2,6 +2,8 @@
  * Links demo CRM customers to their sign-in accounts: a customer whose `username` matches an LDAP
  * `uid` gets that account's stable subject (`entryUUID`, the identity provider's `sub`) as
  * `idp_subject`, so the demo users see their own statistics and reports. Idempotent.
+ * With regional directories, call it once per region: a region's CRM with that region's directory
+ * (and a shared CRM with each directory in turn — their people are disjoint).
  */
 import { Client } from 'ldapts';
 import postgres from 'postgres';

@@ -1,34 +1,70 @@
 /**
  * Brings the embedded PostgreSQL databases to the current schema and seeds the demo set into an
  * empty CRM. ClickHouse migrations run in the worker, which owns the chDB directory.
+ *
+ * Data residency: each region also gets its own CRM and telemetry databases
+ * ({@link prepareRegionDatabases}), seeded only with the demo customers placed in that region.
  */
 import postgres from 'postgres';
 import { migrateAll } from '../../workers/db/migrate.ts';
 import { seedDemoIfEmpty } from '../../workers/seed/generate.ts';
 
+type Progress = (message: string) => void;
+const open = (url: string) => postgres(url, { max: 2, onnotice: () => {} });
+
+/** One line per seeding phase, not per tick. */
+function phases(onProgress: Progress | undefined, prefix = '') {
+  let lastPhase = '';
+  return (done: number, total: number, phase: string) => {
+    if (phase === lastPhase && done < total) return;
+    lastPhase = phase;
+    onProgress?.(`${prefix}seeding ${phase}: ${done}/${total}`);
+  };
+}
+
 export async function prepareDatabases(
   urls: { crm: string; telemetry: string; platform: string },
-  opts: { seed: boolean; onProgress?: (message: string) => void },
+  opts: { seed: boolean; onProgress?: Progress; regionOf?: (username: string) => string },
 ): Promise<string> {
-  const open = (url: string) => postgres(url, { max: 2, onnotice: () => {} });
   const crm = open(urls.crm), telemetry = open(urls.telemetry), platform = open(urls.platform);
   try {
     const applied = await migrateAll({ crm, telemetry, platform });
     let seeded = '';
     if (opts.seed) {
-      let lastPhase = '';
-      const r = await seedDemoIfEmpty({
-        crm, telemetry,
-        onProgress: (done, total, phase) => {
-          if (phase === lastPhase && done < total) return; // one line per phase, not per tick
-          lastPhase = phase;
-          opts.onProgress?.(`seeding ${phase}: ${done}/${total}`);
-        },
-      });
+      const r = await seedDemoIfEmpty({ crm, telemetry, regionOf: opts.regionOf, onProgress: phases(opts.onProgress) });
       seeded = r ? `, demo data: ${r.customers} customers, ${r.prostheses} prostheses, ${r.events} telemetry events` : ', demo data present';
     }
     return `${applied.length} migrations applied${seeded}`;
   } finally {
     await Promise.all([crm.end(), telemetry.end(), platform.end()]);
   }
+}
+
+/** One region's personal-data databases. */
+export interface RegionDatabases { id: string; crm: string; telemetry: string }
+
+/**
+ * Migrates every region's CRM and telemetry databases and, with `seed`, fills an empty one with
+ * the demo customers `regionOf` places in that region (and only those). Regions run one after
+ * another: the machine is small and seeding is CPU-bound.
+ */
+export async function prepareRegionDatabases(
+  regions: readonly RegionDatabases[],
+  opts: { seed: boolean; regionOf: (username: string) => string; onProgress?: Progress },
+): Promise<string> {
+  const parts: string[] = [];
+  for (const region of regions) {
+    const crm = open(region.crm), telemetry = open(region.telemetry);
+    try {
+      await migrateAll({ crm, telemetry });
+      const r = opts.seed
+        ? await seedDemoIfEmpty({ crm, telemetry, regionOf: opts.regionOf, onlyRegion: region.id, onProgress: phases(opts.onProgress, `${region.id}: `) })
+        : null;
+      const [row] = await crm<{ n: number }[]>`SELECT count(*)::int AS n FROM customers`;
+      parts.push(`${region.id} ${row!.n} customers${r ? ' (seeded)' : ''}`);
+    } finally {
+      await Promise.all([crm.end(), telemetry.end()]);
+    }
+  }
+  return parts.join(', ');
 }

@@ -3,6 +3,11 @@
  * read-only service account, then bind as the user's DN to check the password. Roles are the
  * `cn` of the role groups (`ou=roles`) that list the user as `member` — Keycloak's role-LDAP mapper.
  * Filters are built as objects, never by string concatenation, so a username cannot inject LDAP syntax.
+ *
+ * Data residency: only authentication attributes are read (uid, entryUUID, group memberships) —
+ * never names, e-mail or other personal attributes, so none can reach a token. A regional
+ * directory's `region` is fixed by configuration (Keycloak: a hardcoded-attribute mapper per
+ * federation); a directory without one falls back to the entry's `l` attribute.
  */
 import { AndFilter, Client, EqualityFilter, InvalidCredentialsError, type Entry } from 'ldapts';
 
@@ -10,10 +15,6 @@ export interface Account {
   /** Stable subject: LDAP `entryUUID` (Keycloak also keys federated users by it). */
   sub: string;
   username: string;
-  name: string;
-  givenName: string;
-  familyName: string;
-  email: string | null;
   region: string | null;
   roles: string[];
   /** Member of the policy group that lets a user finish login without a second factor. */
@@ -25,6 +26,8 @@ export interface LdapAccountsOptions {
   bindDn: string;
   bindPassword: string;
   baseDn: string;
+  /** The region every account of this directory belongs to. */
+  region?: string;
   otpExemptGroup?: string;
 }
 
@@ -32,9 +35,11 @@ export interface LdapAccounts {
   /** The account when the password is right; null for unknown users and wrong passwords alike. */
   authenticate(username: string, password: string): Promise<Account | null>;
   findBySub(sub: string): Promise<Account | null>;
+  /** Whether the directory has this user (no password involved: decides which directory to ask). */
+  holds(username: string): Promise<boolean>;
 }
 
-const USER_ATTRS = ['uid', 'entryUUID', 'cn', 'givenName', 'sn', 'mail', 'l'];
+const USER_ATTRS = ['uid', 'entryUUID', 'l'];
 const first = (v: Entry[string] | undefined): string | null => {
   const x = Array.isArray(v) ? v[0] : v;
   return x === undefined ? null : String(x);
@@ -63,11 +68,7 @@ export function ldapAccounts(opts: LdapAccountsOptions): LdapAccounts {
     return {
       sub: first(e.entryUUID) ?? e.dn,
       username: first(e.uid) ?? '',
-      name: first(e.cn) ?? '',
-      givenName: first(e.givenName) ?? '',
-      familyName: first(e.sn) ?? '',
-      email: first(e.mail),
-      region: first(e.l),
+      region: opts.region ?? first(e.l),
       roles: groups.searchEntries.filter((g) => g.dn.toLowerCase().endsWith(roleSuffix)).map((g) => first(g.cn) ?? '').filter(Boolean),
       otpExempt: groups.searchEntries.some((g) => g.dn.toLowerCase() === exemptDn.toLowerCase()),
     };
@@ -80,10 +81,16 @@ export function ldapAccounts(opts: LdapAccountsOptions): LdapAccounts {
     return searchEntries.length === 1 ? searchEntries[0]! : null;
   }
 
+  const validUsername = (username: string) => Boolean(username) && username.length <= 64;
+
   return {
+    async holds(username) {
+      if (!validUsername(username)) return false;
+      return asReader(async (c) => (await findOne(c, 'uid', username)) !== null);
+    },
     async authenticate(username, password) {
       // An empty password would be an "unauthenticated bind", which LDAP treats as success.
-      if (!username || !password || username.length > 64 || password.length > 1024) return null;
+      if (!validUsername(username) || !password || password.length > 1024) return null;
       return asReader(async (c) => {
         const entry = await findOne(c, 'uid', username);
         if (!entry) return null;

@@ -49,10 +49,9 @@ const SCOPES = 'openid profile email';
 const resourceOf = (audience: string) => `urn:bionicpro:resource:${audience}`;
 
 export function createProvider(opts: ProviderOptions): Provider {
+  // Data residency: tokens carry authentication attributes only — never names, e-mail, phone or address.
   const claimsOf = (a: Account) => ({
-    sub: a.sub, preferred_username: a.username, name: a.name, given_name: a.givenName, family_name: a.familyName,
-    email: a.email ?? undefined, email_verified: a.email ? true : undefined, region: a.region ?? undefined,
-    realm_access: { roles: a.roles },
+    sub: a.sub, preferred_username: a.username, region: a.region ?? undefined, realm_access: { roles: a.roles },
   });
 
   const provider = new Provider(opts.issuer, {
@@ -68,8 +67,9 @@ export function createProvider(opts: ProviderOptions): Provider {
     claims: {
       // Keycloak always puts these in the ID token; oidc-provider releases them per scope.
       openid: ['sub', 'acr', 'amr', 'auth_time', 'sid'], iss: null,
-      profile: ['name', 'given_name', 'family_name', 'preferred_username', 'region', 'realm_access'],
-      email: ['email', 'email_verified'],
+      // The standard scopes stay valid to request, but release no personal attributes (data residency).
+      profile: ['preferred_username', 'region', 'realm_access'],
+      email: [],
     },
     // Keycloak puts profile claims in the ID token even when an access token is issued.
     conformIdTokenClaims: false,

@@ -2,15 +2,18 @@
  * The development identity provider: oidc-provider mounted at `/realms/bionicpro` on a loopback
  * port, with Keycloak's URL layout, users in LDAP and TOTP as the second factor. Stands in for the
  * Keycloak realm in infra/keycloak/ on one machine; clients cannot tell the difference.
+ * Users come from one directory (`ldapUrl`, …) or from one directory per region (`directories`,
+ * federated by ./federation.ts); either way tokens carry the user's `region`.
  */
 import { mkdir } from 'node:fs/promises';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DEMO_USERS } from '../dev/services/ldap-directory.ts';
+import { DEMO_USERS, type DemoUser } from '../dev/services/ldap-directory.ts';
 import { freePort } from '../dev/free-port.ts';
 import type { RunningService } from '../dev/services/types.ts';
 import { interactionHandler } from './interactions.ts';
 import { loadOrCreateKeys } from './keys.ts';
+import { DEFAULT_BASE_DN, federatedAccounts, type RegionalDirectory } from './federation.ts';
 import { ldapAccounts } from './ldap-accounts.ts';
 import { createProvider, type IdpClient } from './provider.ts';
 import { openTotpStore } from './totp-store.ts';
@@ -18,17 +21,21 @@ import { openTotpStore } from './totp-store.ts';
 export const REALM = 'bionicpro';
 export const DEFAULT_AUDIENCE = 'bionic-worker-api';
 /** Demo users enrolled in TOTP on first start; the rest (user3) enrol on their first sign-in. */
-export const PRE_ENROLLED = DEMO_USERS.filter((u) => !u.otpExempt && u.uid !== 'user3').map((u) => u.uid);
+export const preEnrolledOf = (users: readonly DemoUser[]) => users.filter((u) => !u.otpExempt && u.uid !== 'user3').map((u) => u.uid);
+export const PRE_ENROLLED = preEnrolledOf(DEMO_USERS);
 
 export interface DevIdpOptions {
   dataDir: string;
   port?: number;
   /** Host name in the issuer URL (the server always listens on 127.0.0.1). */
   hostname?: string;
-  ldapUrl: string;
-  ldapBindDn: string;
-  ldapBindPassword: string;
+  /** One directory for everyone (region from each entry's `l`); or use `directories`. */
+  ldapUrl?: string;
+  ldapBindDn?: string;
+  ldapBindPassword?: string;
   ldapBaseDn?: string;
+  /** One directory per region, federated; the region claim is the directory's. */
+  directories?: RegionalDirectory[];
   clients: IdpClient[];
   audience?: string;
   accessTokenTtlSeconds?: number;
@@ -57,7 +64,7 @@ export async function startDevIdp(opts: DevIdpOptions): Promise<DevIdp> {
   const keys = await loadOrCreateKeys(opts.dataDir);
   const totp = openTotpStore(opts.dataDir);
   await totp.preEnrol(opts.preEnrol ?? PRE_ENROLLED);
-  const accounts = ldapAccounts({ url: opts.ldapUrl, bindDn: opts.ldapBindDn, bindPassword: opts.ldapBindPassword, baseDn: opts.ldapBaseDn ?? 'dc=bionicpro,dc=local' });
+  const accounts = accountsOf(opts);
   const provider = createProvider({
     issuer, mountPath, clients: opts.clients, accounts, keys, audience: opts.audience ?? DEFAULT_AUDIENCE,
     accessTokenTtlSeconds: opts.accessTokenTtlSeconds ?? 300, refreshTokenTtlSeconds: opts.refreshTokenTtlSeconds ?? 30 * 60,
@@ -116,6 +123,15 @@ export async function startDevIdp(opts: DevIdpOptions): Promise<DevIdp> {
       await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
     },
   };
+}
+
+function accountsOf(opts: DevIdpOptions) {
+  if (opts.directories?.length) {
+    if (opts.ldapUrl) throw new Error('startDevIdp: give either ldapUrl or directories, not both');
+    return federatedAccounts(opts.directories, opts.log);
+  }
+  if (!opts.ldapUrl || !opts.ldapBindDn || !opts.ldapBindPassword) throw new Error('startDevIdp: ldapUrl, ldapBindDn and ldapBindPassword (or directories) are required');
+  return ldapAccounts({ url: opts.ldapUrl, bindDn: opts.ldapBindDn, bindPassword: opts.ldapBindPassword, baseDn: opts.ldapBaseDn ?? DEFAULT_BASE_DN });
 }
 
 function clientIp(req: IncomingMessage): string {

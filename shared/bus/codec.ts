@@ -16,8 +16,13 @@ export class BusSchemaError extends Error {
   }
 }
 
-/** A topic name, or a pattern for a family of topics (`/^crm\.public\.[a-z_]+$/`). */
-export interface TopicRoute { topic: string | RegExp; schema: z.ZodTypeAny }
+/**
+ * A topic name, or a pattern for a family of topics (`/^crm\.public\.[a-z_]+$/`), and its schema.
+ * `check` is an optional fast path for hot topics: a hand-written test that returns true only for
+ * values the schema accepts. When it returns true the schema is not run (and a decoded value is the
+ * parsed JSON as it is, unknown keys included); when false, the schema decides and explains.
+ */
+export interface TopicRoute { topic: string | RegExp; schema: z.ZodTypeAny; check?: (value: unknown) => boolean }
 
 /** Encodes and decodes values; `M` is the topic map the routes describe (types only). */
 export interface BusCodec<M extends TopicMap = TopicMap> {
@@ -39,41 +44,45 @@ function explain(error: z.ZodError): string {
 
 /** Builds a codec from routes; the first route whose topic matches wins. */
 export function defineCodec<M extends TopicMap>(routes: readonly TopicRoute[]): BusCodec<M> {
-  const exact = new Map<string, z.ZodTypeAny>();
-  const patterns: { re: RegExp; schema: z.ZodTypeAny }[] = [];
+  const exact = new Map<string, TopicRoute>();
+  const patterns: { re: RegExp; route: TopicRoute }[] = [];
   for (const r of routes) {
     if (typeof r.topic === 'string') {
-      if (!exact.has(r.topic)) exact.set(r.topic, r.schema);
-    } else patterns.push({ re: r.topic, schema: r.schema });
+      if (!exact.has(r.topic)) exact.set(r.topic, r);
+    } else patterns.push({ re: r.topic, route: r });
   }
-  const schemaOf = (topic: string) => exact.get(topic) ?? patterns.find((p) => p.re.test(topic))?.schema;
+  const routeOf = (topic: string) => exact.get(topic) ?? patterns.find((p) => p.re.test(topic))?.route;
   const require = (topic: string) => {
-    const schema = schemaOf(topic);
-    if (!schema) throw new BusSchemaError(topic, 'no schema is defined for this topic');
-    return schema;
+    const route = routeOf(topic);
+    if (!route) throw new BusSchemaError(topic, 'no schema is defined for this topic');
+    return route;
   };
   return {
-    knows: (topic) => isDlqTopic(topic) || schemaOf(topic) !== undefined,
+    knows: (topic) => isDlqTopic(topic) || routeOf(topic) !== undefined,
     encode(topic, value) {
       if (isDlqTopic(topic)) {
         if (typeof value !== 'string') throw new BusSchemaError(topic, 'dead-letter values are the original text');
         return value;
       }
-      const result = require(topic).safeParse(value);
-      if (!result.success) throw new BusSchemaError(topic, explain(result.error), { cause: result.error });
+      const route = require(topic);
+      if (!route.check?.(value)) {
+        const result = route.schema.safeParse(value);
+        if (!result.success) throw new BusSchemaError(topic, explain(result.error), { cause: result.error });
+      }
       // The caller's value, not zod's output: unknown keys survive and the text is what was meant.
       return JSON.stringify(value);
     },
     decode(topic, text) {
       if (isDlqTopic(topic)) return text;
-      const schema = require(topic);
+      const route = require(topic);
       let json: unknown;
       try {
         json = JSON.parse(text);
       } catch (err) {
         throw new BusSchemaError(topic, `not JSON: ${(err as Error).message}`, { cause: err });
       }
-      const result = schema.safeParse(json);
+      if (route.check?.(json)) return json;
+      const result = route.schema.safeParse(json);
       if (!result.success) throw new BusSchemaError(topic, explain(result.error), { cause: result.error });
       return result.data;
     },

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { BusSchemaError, defineCodec } from './codec.ts';
-import { bionicCodec, cdcTopic, SAGA_TOPICS, type CdcEnvelope } from './topics.ts';
+import { bionicCodec, cdcEnvelopeSchema, cdcTopic, isCdcEnvelope, SAGA_TOPICS, type CdcEnvelope } from './topics.ts';
 
 const envelope = (over: Partial<CdcEnvelope> = {}): CdcEnvelope => ({
   before: null,
@@ -38,6 +38,35 @@ describe('bus codec and topics', () => {
     expect(reasonOf(() => bionicCodec.encode(topic, envelope({ op: 'c', before: { id: 1 } })))).toMatch(/before: must be null/);
     expect(reasonOf(() => bionicCodec.encode(topic, envelope({ op: 'x' as 'c' })))).toMatch(/^op:/);
     expect(reasonOf(() => bionicCodec.encode(topic, { ...envelope(), source: { ...envelope().source, lsn: 123 } }))).toMatch(/source\.lsn/);
+  });
+
+  it('the fast CDC check accepts exactly what the schema accepts', () => {
+    const base = envelope() as unknown as Record<string, unknown>;
+    const src = base.source as Record<string, unknown>;
+    const rows: unknown[] = [null, { id: 1 }, {}, [], 'x', 1, undefined, new Date(0), Object.create(null)];
+    const variants: unknown[] = [base, null, [], 'x', { ...base, extra: 1 }, { ...base, ts_ms: 1.5 }, { ...base, ts_ms: '1' }, { ...base, ts_ms: undefined }];
+    for (const op of ['c', 'u', 'd', 'r', 't', 'x', 1, undefined]) {
+      for (const before of rows) for (const after of rows) variants.push({ ...base, op, before, after });
+    }
+    const sources: Record<string, unknown[]> = {
+      lsn: ['0', '123', '', '12a', 12, ' 1', undefined], txId: [0, 5, -1, 1.5, '5', NaN, undefined],
+      db: ['crm', '', 3, undefined, null], schema: ['public', '', 1, undefined], table: ['t', '', undefined],
+      ts_ms: [0, -5, 1.5, Infinity, undefined], snapshot: ['true', 'last', 'false', 'yes', true, undefined, null],
+    };
+    for (const [k, vs] of Object.entries(sources)) for (const v of vs) variants.push({ ...base, source: { ...src, [k]: v } });
+    variants.push({ ...base, source: null }, { ...base, source: [] }, { ...base, source: undefined });
+    let accepted = 0;
+    for (const v of variants) {
+      // Never true where the schema says no…
+      if (isCdcEnvelope(v)) expect(cdcEnvelopeSchema.safeParse(v).success, JSON.stringify(v)).toBe(true);
+      // …and true for everything the schema accepts in the shape it arrives in from JSON.
+      if (v === undefined) continue;
+      const wire = JSON.parse(JSON.stringify(v)) as unknown;
+      const zod = cdcEnvelopeSchema.safeParse(wire).success;
+      expect(isCdcEnvelope(wire), JSON.stringify(v)).toBe(zod);
+      if (zod) accepted++;
+    }
+    expect(accepted).toBeGreaterThan(20);
   });
 
   it('checks saga commands and events on their topics', () => {

@@ -47,6 +47,38 @@ export const cdcEnvelopeSchema = z
   });
 export type CdcEnvelope = z.infer<typeof cdcEnvelopeSchema>;
 
+const isPlainObject = (v: unknown): v is Record<string, unknown> => {
+  if (typeof v !== 'object' || v === null) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+};
+const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
+const isName = (v: unknown) => typeof v === 'string' && v.length > 0;
+const DECIMAL = /^\d+$/;
+const OPS = new Set(['c', 'u', 'd', 'r', 't']);
+const SNAPSHOT = new Set(['true', 'last', 'false']);
+
+/**
+ * {@link cdcEnvelopeSchema} by hand, for the codec's fast path: every change event is checked on
+ * publish and on consume, and zod costs ~12 µs per envelope where this costs well under one. True
+ * only for values the schema accepts (a test holds the two together); anything else goes to zod.
+ */
+export function isCdcEnvelope(v: unknown): boolean {
+  if (!isPlainObject(v)) return false;
+  const { before, after, op, source: s } = v;
+  if (!(before === null || isPlainObject(before)) || !(after === null || isPlainObject(after))) return false;
+  if (typeof op !== 'string' || !OPS.has(op) || !isInt(v.ts_ms) || !isPlainObject(s)) return false;
+  if (typeof s.lsn !== 'string' || !DECIMAL.test(s.lsn) || !isInt(s.txId) || s.txId < 0 || !isInt(s.ts_ms)) return false;
+  if (!isName(s.schema) || !isName(s.table) || !(s.db === undefined || typeof s.db === 'string')) return false;
+  if (!(s.snapshot === undefined || (typeof s.snapshot === 'string' && SNAPSHOT.has(s.snapshot)))) return false;
+  switch (op) {
+    case 'c': case 'r': return before === null && after !== null;
+    case 'u': return after !== null;
+    case 'd': return before !== null && after === null;
+    default: return before === null && after === null;
+  }
+}
+
 /** Commands and events of the order saga share one envelope. */
 export const sagaMessageSchema = z.object({
   /** Unique per message; handlers dedupe on it. */
@@ -84,6 +116,6 @@ export type BionicTopics = {
 
 /** The platform's codec: pass it to `createBus`. */
 export const bionicCodec: BusCodec<BionicTopics> = defineCodec<BionicTopics>([
-  { topic: CDC_TOPIC_PATTERN, schema: cdcEnvelopeSchema },
+  { topic: CDC_TOPIC_PATTERN, schema: cdcEnvelopeSchema, check: isCdcEnvelope },
   ...Object.values(SAGA_TOPICS).map((topic) => ({ topic, schema: sagaMessageSchema })),
 ]);

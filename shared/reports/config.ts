@@ -13,6 +13,8 @@ export const reportsEdgeEnv = {
   REPORTS_LINK_TTL_SECONDS: z.coerce.number().int().min(10).max(7 * 24 * 3600).default(300),
   /** How long a reader waits for a report being built (by this or another edge instance). */
   REPORTS_BUILD_TIMEOUT_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
+  /** How long an edge instance reuses a user's report version before asking KV again; 0 asks every time. */
+  REPORTS_VERSION_CACHE_SECONDS: z.coerce.number().int().min(0).max(300).default(5),
 };
 
 export const reportsWorkerEnv = {
@@ -30,6 +32,8 @@ export interface ReportsEdgeConfig {
   linkMode: 'edge' | 'store';
   linkTtlSeconds: number;
   buildTimeoutMs: number;
+  /** Seconds a version read from KV is reused in process (0: every read asks KV). */
+  versionCacheSeconds: number;
 }
 
 export interface ReportsWorkerConfig {
@@ -41,6 +45,7 @@ export interface ReportsWorkerConfig {
 export const reportsEdgeConfigOf = (e: EdgeEnv): ReportsEdgeConfig => ({
   cacheMaxBytes: e.REPORTS_CACHE_MAX_BYTES, linkMode: e.REPORTS_LINK_MODE,
   linkTtlSeconds: e.REPORTS_LINK_TTL_SECONDS, buildTimeoutMs: e.REPORTS_BUILD_TIMEOUT_MS,
+  versionCacheSeconds: e.REPORTS_VERSION_CACHE_SECONDS,
 });
 
 export const reportsWorkerConfigOf = (e: WorkerEnv): ReportsWorkerConfig => ({

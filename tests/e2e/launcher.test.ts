@@ -53,18 +53,19 @@ describe('embedded stack on Node', () => {
   });
   afterAll(async () => { await stack?.stop(); });
 
-  it('edge /health is 200 with every dependency ok', async () => {
-    const res = await fetch(`${stack.edge}/health`);
+  it('edge /ready is 200 with every dependency ok; /health is liveness', async () => {
+    expect((await fetch(`${stack.edge}/health`)).status).toBe(200);
+    const res = await fetch(`${stack.edge}/ready`);
     const body = await res.json();
     expect(res.status, JSON.stringify(body)).toBe(200);
     expect(Object.keys(body.dependencies).sort()).toEqual(['kv', 'objectStore', 'worker']);
   });
 
-  it('worker /health checks the three databases, chDB, KV and the object store', async () => {
-    const res = await fetch(`${stack.worker}/health`);
+  it('worker /ready checks the three databases, chDB, KV, the object store and the bus', async () => {
+    const res = await fetch(`${stack.worker}/ready`);
     const body = await res.json();
     expect(res.status, JSON.stringify(body)).toBe(200);
-    expect(Object.keys(body.dependencies).sort()).toEqual(['crm', 'kv', 'objectStore', 'olap', 'platform', 'telemetry']);
+    expect(Object.keys(body.dependencies).sort()).toEqual(['bus', 'crm', 'kv', 'objectStore', 'olap', 'platform', 'telemetry']);
   });
 
   it('serves the typed router, forwarding worker procedures', async () => {
@@ -95,12 +96,12 @@ describe('embedded stack on Node', () => {
     expect(r.stderr).toMatch(/already running/);
   });
 
-  it('reports a dead dependency loudly and /health turns 503 naming it', async () => {
+  it('reports a dead dependency loudly and /ready turns 503 naming it', async () => {
     const redisPid = stack.pids['redis'];
     expect(redisPid).toBeTypeOf('number');
     process.kill(redisPid!, 'SIGKILL');
     await waitForLine(stack, /redis stopped unexpectedly/);
-    const res = await fetch(`${stack.edge}/health`);
+    const res = await fetch(`${stack.edge}/ready`);
     const body = await res.json();
     expect(res.status).toBe(503);
     expect(body.dependencies.kv.ok).toBe(false);
@@ -121,9 +122,9 @@ describe('embedded stack on Node', () => {
     });
     afterAll(async () => { await deno?.stop(); });
 
-    it('the edge runs under Deno and /health is 200', async () => {
+    it('the edge runs under Deno and /ready is 200', async () => {
       expect(deno.output.some((l) => l.includes('"edge listening"') && l.includes('"runtime":"deno"'))).toBe(true);
-      const res = await fetch(`${deno.edge}/health`);
+      const res = await fetch(`${deno.edge}/ready`);
       expect(res.status).toBe(200);
       const worker = await createBionicClient({ url: `${deno.edge}/trpc` }).worker.health.query();
       expect(worker.host).toBe('worker');

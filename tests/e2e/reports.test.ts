@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBionicClient } from '../../router/client.ts';
+import { DEFAULT_REPORTS_EDGE_CONFIG } from '../../shared/reports/config.ts';
 import { bumpReportVersion, readReportVersion, reportVersionPrefix } from '../../shared/reports/keys.ts';
 import { reportSchema, type Report } from '../../shared/reports/schema.ts';
 import { statRow } from '../support/reports-data.ts';
@@ -33,6 +34,15 @@ const get = (who: SignedIn, path: string, headers: Record<string, string> = {}) 
   fetch(`${stack.edgeUrl}${path}`, { headers: { cookie: who.cookie, ...headers }, redirect: 'manual' });
 const trpc = (who: SignedIn) => createBionicClient({ url: `${stack.edgeUrl}/trpc`, headers: () => ({ cookie: who.cookie }) });
 const json = async (res: Response) => reportSchema.parse(await res.json()) as Report;
+/** Moves the edges' clock past the version cache, so every instance asks KV for the version again. */
+const versionCacheLapses = () => stack.auth.advance(DEFAULT_REPORTS_EDGE_CONFIG.versionCacheSeconds);
+/** `target` with every method call recorded as `<label>.<method>`. */
+const counting = <T extends object>(target: T, label: string, calls: string[]): T => new Proxy(target, {
+  get: (t, prop) => {
+    const v = Reflect.get(t, prop) as unknown;
+    return typeof v === 'function' ? (...args: unknown[]) => { calls.push(`${label}.${String(prop)}`); return (v as (...a: unknown[]) => unknown).apply(t, args); } : v;
+  },
+});
 
 describe('report delivery', () => {
   it('builds a miss exactly once for 20 concurrent first requests over two edge instances, then serves hits without the store', async () => {
@@ -85,6 +95,7 @@ describe('report delivery', () => {
     const builds = stack.builds.length;
     await stack.olap.insert('user_prosthesis_stats', [statRow({ user_id: user1.userId, chip_id: 'chip-u1', day: '2025-01-20', active_minutes: 500, actions: 1000, errors: 0 })]);
     const version = await bumpReportVersion(stack.auth.kv, user1.userId);
+    versionCacheLapses(); // the edge reuses the version it read for REPORTS_VERSION_CACHE_SECONDS
     const after = await get(user1, `/reports/${PERIOD}.json`, { 'if-none-match': etag });
     expect(after.status).toBe(200);
     expect(after.headers.get('x-report-version')).toBe(String(version));
@@ -94,6 +105,37 @@ describe('report delivery', () => {
     expect(fresh.totals.activeMinutes).toBe(old.totals.activeMinutes + 500);
     expect(fresh.daily.find((d) => d.day === '2025-01-20')?.activeMinutes).toBe(500);
     expect(stack.builds.length).toBe(builds + 1);
+  });
+
+  it('sees a version bump at once with REPORTS_VERSION_CACHE_SECONDS=0, and on every instance once the cache time has passed', async () => {
+    const path = `/reports/${PERIOD}.json`;
+    const uncached = stack.edgeWith({ versionCacheSeconds: 0 });
+    const read = async (app: typeof uncached) => {
+      const res = await app.request(path, { headers: { cookie: user1.cookie } });
+      expect(res.status).toBe(200);
+      return Number(res.headers.get('x-report-version'));
+    };
+    const before = await read(stack.edgeB);
+    expect(await read(uncached)).toBe(before);
+    const version = await bumpReportVersion(stack.auth.kv, user1.userId);
+    expect(await read(uncached)).toBe(version);
+    versionCacheLapses();
+    expect(await read(stack.edgeB)).toBe(version);
+  });
+
+  it('serves a cached report without any KV or object-store call', async () => {
+    const path = `/reports/${PERIOD}.json`;
+    const calls: string[] = [];
+    const edge = stack.auth.edgeInstance({
+      kv: counting(stack.auth.kv, 'kv', calls), objectStore: counting(stack.store, 'store', calls),
+      workerUrl: stack.workerUrl, publicUrl: stack.edgeUrl,
+    });
+    expect((await edge.request(path, { headers: { cookie: user1.cookie } })).status).toBe(200);
+    // The first read looks up the session, reserves rate-limit budget, reads the version and the object.
+    expect(calls).toEqual(expect.arrayContaining(['kv.eval', 'kv.get', 'store.get']));
+    calls.length = 0;
+    for (let i = 0; i < 5; i++) expect((await edge.request(path, { headers: { cookie: user1.cookie } })).status).toBe(200);
+    expect(calls).toEqual([]);
   });
 
   it('serves reports.list and reports.get over tRPC', async () => {
@@ -222,6 +264,7 @@ describe('pages', () => {
 describe('object store outages', () => {
   it('answers a clear 503 and stores no partial report, then recovers', async () => {
     const version = await bumpReportVersion(stack.auth.kv, user1.userId);
+    versionCacheLapses();
     try {
       stack.proxy.mode = 'down';
       const down = await get(user1, `/reports/${PERIOD}.json`);

@@ -1,19 +1,26 @@
 /**
  * The production realm export (infra/keycloak/realm-bionicpro.json) says what the code expects:
  * the same client ids and roles, PKCE S256, the worker-API audience, MFA evidence in tokens, LDAP
- * federation read-only with group → role mapping, TOTP required. Catches drift between the two.
+ * federation read-only with group → role mapping, TOTP required, and — data residency — one
+ * federation per region that stamps the region on its users and puts it in tokens, while no
+ * personal attribute (names, e-mail, phone, address) is read from the directories. Catches drift.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROLES } from '../../edge/auth/claims.ts';
 import { parseEdgeConfig } from '../../shared/config.ts';
+import { REGION_ID } from '../../shared/regions/config.ts';
 
 const realm = JSON.parse(readFileSync(join(import.meta.dirname, '../../infra/keycloak/realm-bionicpro.json'), 'utf8'));
 const defaults = parseEdgeConfig({
   UPSTASH_REDIS_REST_URL: 'http://kv.test', UPSTASH_REDIS_REST_TOKEN: 'x'.repeat(16), S3_ACCESS_KEY_ID: 'k', S3_SECRET_ACCESS_KEY: 's',
   OIDC_ISSUER: 'https://sso.example/realms/bionicpro', OIDC_CLIENT_SECRET: 'x'.repeat(16), SESSION_KEYS: `k1:${'A'.repeat(43)}`,
 }).auth!;
+interface Mapper { name: string; providerId: string; config: Record<string, string[] | undefined> }
+interface Federation { name: string; config: Record<string, string[]>; subComponents: Record<string, Mapper[]> }
+const federations: Federation[] = realm.components['org.keycloak.storage.UserStorageProvider'];
+const mappersOf = (f: Federation) => f.subComponents['org.keycloak.storage.ldap.mappers.LDAPStorageMapper'] ?? [];
 const client = (id: string) => realm.clients.find((c: { clientId: string }) => c.clientId === id);
 
 describe('Keycloak realm export', () => {
@@ -42,15 +49,48 @@ describe('Keycloak realm export', () => {
   });
 
   it('federates LDAP read-only with group → realm-role mapping and requires TOTP', () => {
-    const [ldap] = realm.components['org.keycloak.storage.UserStorageProvider'];
-    expect(ldap.config.editMode).toEqual(['READ_ONLY']);
-    expect(ldap.config.uuidLDAPAttribute).toEqual(['entryUUID']);
-    const roles = ldap.subComponents['org.keycloak.storage.ldap.mappers.LDAPStorageMapper'].find((m: { providerId: string }) => m.providerId === 'role-ldap-mapper');
-    expect(roles.config).toMatchObject({ mode: ['READ_ONLY'], 'use.realm.roles.mapping': ['true'], 'role.name.ldap.attribute': ['cn'] });
+    for (const ldap of federations) {
+      expect(ldap.config.editMode).toEqual(['READ_ONLY']);
+      expect(ldap.config.uuidLDAPAttribute).toEqual(['entryUUID']);
+      const roles = mappersOf(ldap).find((m) => m.providerId === 'role-ldap-mapper')!;
+      expect(roles.config).toMatchObject({ mode: ['READ_ONLY'], 'use.realm.roles.mapping': ['true'], 'role.name.ldap.attribute': ['cn'] });
+    }
     expect(realm.requiredActions.find((a: { alias: string }) => a.alias === 'CONFIGURE_TOTP')).toMatchObject({ enabled: true, defaultAction: true });
     const second = realm.authenticationFlows.find((f: { alias: string }) => f.alias === 'bionic second factor');
     expect(second.authenticationExecutions.some((e: { authenticator?: string; requirement: string }) => e.authenticator === 'auth-otp-form' && e.requirement === 'REQUIRED')).toBe(true);
     expect(realm.browserFlow).toBe('bionic browser');
     expect(realm).toMatchObject({ bruteForceProtected: true, revokeRefreshToken: true, otpPolicyCodeReusable: false, sslRequired: 'all' });
+  });
+
+  it('has one LDAP federation per region, each on its own server, stamping its region on its users', () => {
+    const regions = federations.map((f) => {
+      const hardcoded = mappersOf(f).filter((m) => m.providerId === 'hardcoded-attribute-mapper' && m.config['user.model.attribute']?.[0] === 'region');
+      expect(hardcoded, f.name).toHaveLength(1);
+      const region = hardcoded[0]!.config['attribute.value']![0]!;
+      expect(region).toMatch(REGION_ID);
+      expect(f.name).toBe(`bionicpro-ldap-${region}`);
+      return region;
+    });
+    expect(regions.sort()).toEqual(['eu', 'ru']);
+    expect(new Set(federations.map((f) => f.config.connectionUrl?.[0])).size).toBe(federations.length);
+    expect(federations.every((f) => f.config.connectionUrl?.[0]?.startsWith('ldaps://'))).toBe(true);
+  });
+
+  it('reads no personal attribute from the directories, and puts the region in ID and access tokens', () => {
+    const personal = /^(givenName|sn|cn|mail|telephoneNumber|mobile|homePhone|postalAddress|homePostalAddress|street|l|st|postalCode|displayName|jpegPhoto)$/i;
+    for (const f of federations) {
+      const attrs = mappersOf(f).flatMap((m) => m.config['ldap.attribute'] ?? []);
+      expect(attrs.filter((a) => personal.test(a)), f.name).toEqual([]);
+      expect(mappersOf(f).map((m) => m.providerId).sort(), f.name).toEqual(['hardcoded-attribute-mapper', 'role-ldap-mapper', 'user-attribute-ldap-mapper']);
+    }
+    const region = client(defaults.clientId).protocolMappers.find((m: { name: string }) => m.name === 'region');
+    expect(region).toMatchObject({ protocolMapper: 'oidc-usermodel-attribute-mapper' });
+    expect(region.config).toMatchObject({ 'user.attribute': 'region', 'claim.name': 'region', 'id.token.claim': 'true', 'access.token.claim': 'true' });
+    // Users without names or e-mail must not be stopped by "update your profile".
+    expect(realm.requiredActions.find((a: { alias: string }) => a.alias === 'VERIFY_PROFILE')).toMatchObject({ enabled: false });
+    const [profile] = realm.components['org.keycloak.userprofile.UserProfileProvider'];
+    const attributes = JSON.parse(profile.config['kc.user.profile.config'][0]).attributes as { name: string; required?: unknown; permissions: { edit: string[] } }[];
+    expect(attributes.filter((a) => a.required).map((a) => a.name)).toEqual([]);
+    expect(attributes.find((a) => a.name === 'region')!.permissions.edit).toEqual([]);
   });
 });

@@ -33,6 +33,8 @@ export interface SagaStack {
   crm: postgres.Sql;
   platform: postgres.Sql;
   kv: Kv;
+  /** OS pid of redis-server, when the stack started its own KV. */
+  redisPid?: number;
   bus: WorkerBus<BionicTopics>;
   log: Logger;
   /** A prosthesis model every test order can use, and its price. */
@@ -82,9 +84,11 @@ export async function startSagaStack(name: string, opts: { kv?: { url: string; t
     await migratePostgres(platform, MIGRATION_DIRS.platform);
 
     let kvConf = opts.kv;
+    let redisPid: number | undefined;
     if (!kvConf) {
       const redis = await startRedis({ dataDir: join(dir, 'redis') });
       services.push(redis);
+      redisPid = redis.pid;
       const token = randomBytes(24).toString('base64url');
       const gateway = await startUpstashGateway({ redisUrl: redis.url, token });
       services.push(gateway);
@@ -102,7 +106,7 @@ export async function startSagaStack(name: string, opts: { kv?: { url: string; t
     const theBus = bus;
 
     return {
-      crmUrl, platformUrl, kvUrl: kvConf.url, kvToken: kvConf.token, crm, platform, kv, bus: theBus, log, model: model!,
+      crmUrl, platformUrl, kvUrl: kvConf.url, kvToken: kvConf.token, crm, platform, kv, redisPid, bus: theBus, log, model: model!,
       async customers(list) {
         const rows = await crm<{ id: string; username: string }[]>`
           INSERT INTO customers (username, full_name, email)

@@ -1,7 +1,9 @@
 /**
  * A worker process running the whole order saga (orchestrator, participants, sweeper) and nothing
  * else, for tests/e2e/saga-crash.test.ts (which kills it with SIGKILL) and tests/bench/saga.ts.
- * Prints `{"event":"ready"}` once consuming (and serving, with `--http`).
+ * Prints `{"event":"ready"}` once consuming (and serving, with `--http`). On SIGTERM it stops like a
+ * production worker (workers/worker.ts): HTTP server, saga, bus, pools — and exits 0 only if all of
+ * that finished and nothing is left holding the event loop (exit 1 after a 10 s grace period).
  *
  * Usage: node --import tsx tests/support/saga-worker.ts <crmUrl> <platformUrl> <kvUrl> <kvToken> <stepTimeoutMs> [--http <port>] [--api-only]
  *
@@ -34,6 +36,7 @@ const saga = await startSaga({
   config: { stepTimeoutMs: Number(timeout), sweepIntervalMs: 500 },
   components: flags.includes('--api-only') ? [] : undefined,
 });
+let server: ReturnType<typeof serve> | undefined;
 if (httpPort) {
   const app = createWorkerApp({
     ports: { orders: saga.orders }, log, health: async () => ({ status: 'ok', dependencies: {} }),
@@ -42,6 +45,19 @@ if (httpPort) {
       return name ? { userId: name, username: name, roles: ['crm_operator'] } : null;
     },
   });
-  await new Promise<void>((resolve) => serve({ fetch: app.fetch, hostname: '127.0.0.1', port: Number(httpPort) }, () => resolve()));
+  await new Promise<void>((resolve) => { server = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: Number(httpPort) }, () => resolve()); });
 }
+process.once('SIGTERM', async () => {
+  const force = setTimeout(() => {
+    log.error('saga worker did not stop within 10 s', { handles: (process as unknown as { _getActiveHandles(): object[] })._getActiveHandles().map((h) => h.constructor.name) });
+    process.exit(1);
+  }, 10_000);
+  force.unref();
+  if (server) await new Promise((resolve) => server!.close(resolve));
+  await saga.stop();
+  await bus.close();
+  await Promise.all([crm.end({ timeout: 5 }), platform.end({ timeout: 5 })]);
+  // No process.exit(): the process ends by itself once nothing is left running, which is the point.
+  process.stdout.write(JSON.stringify({ event: 'stopped' }) + '\n');
+});
 process.stdout.write(JSON.stringify({ event: 'ready' }) + '\n');

@@ -77,8 +77,17 @@ async function openChdb(cfg: OlapConfig): Promise<Olap> {
     tail = run.catch(() => {});
     return run;
   };
-  return wrap(client, serial);
+  // Rows go to chDB as one JSONEachRow buffer that its own (multithreaded) parser reads, instead of
+  // through the client's stream and a statement string: the same format, a quarter less work per row.
+  const chdb = (connection as unknown as { chdb: ChdbRaw }).chdb;
+  const rawInsert = (table: string, rows: readonly Record<string, unknown>[]) =>
+    chdb.rawInsert({ table, values: rows.map((r) => JSON.stringify(r)).join('\n'), format: 'JSONEachRow' }).then(() => {});
+  return wrap(client, serial, rawInsert);
 }
+
+/** The part of chDB's raw API the adapter uses (`ChdbConnection.chdb`). */
+interface ChdbRaw { rawInsert(p: { table: string; values: string; format: 'JSONEachRow' }): Promise<unknown> }
+const PLAIN_TABLE = /^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)?$/;
 
 /** chDB (like `clickhouse local`) writes `PID: <n>` into `<path>/status` while it owns the directory. */
 function statusPid(path: string): number | undefined {
@@ -99,7 +108,9 @@ function isAlive(pid: number): boolean {
   }
 }
 
-function wrap(client: ClickHouseClient, run: <T>(task: () => Promise<T>) => Promise<T>): Olap {
+type RowsInsert = (table: string, rows: readonly Record<string, unknown>[]) => Promise<void>;
+
+function wrap(client: ClickHouseClient, run: <T>(task: () => Promise<T>) => Promise<T>, rawInsert?: RowsInsert): Olap {
   const qp = (params?: OlapParams) => (params && Object.keys(params).length > 0 ? params : undefined);
   return {
     query: <T>(sql: string, params?: OlapParams) =>
@@ -114,6 +125,7 @@ function wrap(client: ClickHouseClient, run: <T>(task: () => Promise<T>) => Prom
     insert: (table, rows) =>
       run(async () => {
         if (rows.length === 0) return;
+        if (rawInsert && PLAIN_TABLE.test(table)) return rawInsert(table, rows);
         await client.insert({ table, values: rows as Record<string, unknown>[], format: 'JSONEachRow' });
       }),
     ping: () =>

@@ -14,8 +14,8 @@ beforeAll(async () => {
   authenticate = createJwtAuthenticator({ issuer, audience, jwks });
 });
 
-const token = (o: { aud?: string; iss?: string; exp?: string | number; roles?: unknown } = {}) =>
-  new SignJWT({ preferred_username: 'operator1', realm_access: { roles: o.roles ?? ['crm_operator', 'offline_access'] } })
+const token = (o: { aud?: string; iss?: string; exp?: string | number; roles?: unknown; region?: string } = {}) =>
+  new SignJWT({ preferred_username: 'operator1', realm_access: { roles: o.roles ?? ['crm_operator', 'offline_access'] }, ...(o.region ? { region: o.region } : {}) })
     .setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setSubject('u-1').setIssuer(o.iss ?? issuer).setAudience(o.aud ?? audience)
     .setIssuedAt().setExpirationTime(o.exp ?? '5m').sign(key);
 const req = (authorization?: string) => new Request('http://worker.test/trpc/x', { headers: authorization ? { authorization } : {} });
@@ -23,6 +23,10 @@ const req = (authorization?: string) => new Request('http://worker.test/trpc/x',
 describe('worker bearer verification', () => {
   it('maps a valid access token to an identity with its realm roles', async () => {
     expect(await authenticate(req(`Bearer ${await token()}`))).toEqual({ userId: 'u-1', username: 'operator1', roles: ['crm_operator'] });
+  });
+
+  it('carries the verified region claim, which routes the user\'s personal data', async () => {
+    expect(await authenticate(req(`Bearer ${await token({ region: 'ru' })}`))).toEqual({ userId: 'u-1', username: 'operator1', roles: ['crm_operator'], region: 'ru' });
   });
 
   it('treats missing, malformed, foreign, expired and mis-addressed tokens as anonymous', async () => {

@@ -3,6 +3,8 @@
  * against the identity provider's JWKS (signature, issuer, audience = the worker API, expiry)
  * before its `realm_access.roles` become an Identity. A missing or bad token means anonymous, so
  * authed procedures answer UNAUTHORIZED and role procedures FORBIDDEN — never a pass.
+ * The token's `region` claim becomes `Identity.region`: the region the caller's personal data
+ * lives in (shared/regions `regionOf`), signed by the identity provider, never taken from a header.
  */
 import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose';
 import type { Identity } from '../../router/context.ts';

@@ -7,7 +7,7 @@ import type { BusHeaders, PartitionLag, TopicSpec } from '../../shared/ports/bus
 import type { OltpQueryable } from '../../shared/ports/oltp.ts';
 import { partitionFor } from '../../shared/bus/partition.ts';
 import { BusError, messageIdOf, type RawMessage } from './consume.ts';
-import { APPEND, APPEND_ONE, COMMIT, FETCH, LAG, POSITION } from './pg-statements.ts';
+import { APPEND, APPEND_ONE, COMMIT, FETCH, LAG, POSITION, RESERVE, WAKE } from './pg-statements.ts';
 
 /** Where a publish can run: the bus's pool, a postgres.js transaction, or the OLTP port's transaction. */
 export type PgTx = postgres.Sql | postgres.TransactionSql | OltpQueryable;
@@ -37,6 +37,11 @@ export interface Commit {
   deadLetters?: readonly StoredMessage[];
   dlqTopic?: TopicInfo;
 }
+
+const COPY_SPECIAL = /[\\\n\r\t]/;
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+/** A field of COPY's text format (JSON text rarely needs more than its backslashes doubled). */
+const copyField = (s: string) => (COPY_SPECIAL.test(s) ? s.replace(/[\\\n\r\t]/g, (c) => COPY_ESCAPES[c]!) : s);
 
 function columns(topic: TopicInfo, messages: readonly StoredMessage[]): unknown[] {
   return [
@@ -105,6 +110,42 @@ export class PgLog {
       ? await exec(APPEND_ONE, [topic.id, partitions[0], cols[2], cols[3], cols[4]])
       : await exec(APPEND, [...cols, null, null, null, null, null]);
     if (row?.n !== messages.length) throw new BusError(`${topic.name}: stored ${String(row?.n)} of ${messages.length} messages`);
+  }
+
+  /**
+   * The same append as {@link append}, for large batches on the bus's own pool: offsets reserved by
+   * one statement, rows streamed with COPY (about twice as fast as the unnest statement here), all
+   * in one transaction. Messages with a NUL character, which COPY cannot carry, take {@link append}
+   * (PostgreSQL refuses them either way, but that path reports why).
+   */
+  async appendCopy(sql: postgres.Sql, topic: TopicInfo, messages: readonly StoredMessage[]): Promise<void> {
+    if (messages.some((m) => m.key.includes('\0') || m.value.includes('\0'))) return this.append(execOf(sql), topic, messages);
+    const partitions = messages.map((m) => partitionFor(m.key, topic.partitions));
+    const counts = new Map<number, number>();
+    for (const p of partitions) counts.set(p, (counts.get(p) ?? 0) + 1);
+    const touched = [...counts.keys()];
+    await sql.begin(async (tx) => {
+      const bases = await tx.unsafe(RESERVE, [topic.id, touched, touched.map((p) => counts.get(p)!)], { prepare: true });
+      if (bases.length !== touched.length) throw new BusError(`${topic.name}: ${touched.length - bases.length} partition(s) missing`);
+      const next = new Map(bases.map((b) => [b.partition as number, Number(b.base)]));
+      const lines = messages.map((m, i) => {
+        const p = partitions[i]!;
+        const offset = next.get(p)!;
+        next.set(p, offset + 1);
+        const headers = m.headers && Object.keys(m.headers).length ? copyField(JSON.stringify(m.headers)) : '\\N';
+        return `${topic.id}\t${p}\t${offset}\t${copyField(m.key)}\t${copyField(m.value)}\t${headers}\n`;
+      });
+      const copy = await tx`COPY bus_messages (topic_id, partition, msg_offset, key, value, headers) FROM STDIN`.writable();
+      await new Promise<void>((resolve, reject) => copy.write(lines.join(''), (err) => (err ? reject(err) : resolve())));
+      // Ending sends CopyDone at once. Awaiting the stream's 'finish' would hang if the COPY fails
+      // (postgres.js never settles it then, porsager/postgres#1173); the next statement fails instead.
+      copy.end();
+      try {
+        await tx.unsafe(WAKE, [topic.id, touched], { prepare: true });
+      } catch (err) {
+        throw new BusError(`${topic.name}: storing ${messages.length} messages with COPY failed`, { cause: err });
+      }
+    });
   }
 
   /**

@@ -76,3 +76,23 @@ export const COMMIT = `INSERT INTO bus_offsets (group_id, topic_id, partition, n
 SELECT $1, $2, $3, $4 WHERE pg_backend_pid() = $5
 ON CONFLICT (group_id, topic_id, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()
 RETURNING 1 AS committed`;
+
+// The first half of a COPY publish (pg-log.ts): locks the touched partitions in partition order,
+// moves their log ends past the batch and returns where each part starts. The COPY that follows
+// runs in the same transaction, so the offsets become visible, in order, at its commit.
+export const RESERVE = `
+WITH counts AS (
+  SELECT * FROM unnest($2::int[], $3::int[]) AS c(partition, n)
+), locked AS MATERIALIZED (
+  SELECT p.partition, p.next_offset FROM bus_partitions p
+  WHERE p.topic_id = $1 AND p.partition IN (SELECT partition FROM counts)
+  ORDER BY p.partition FOR UPDATE
+)
+UPDATE bus_partitions p SET next_offset = l.next_offset + c.n
+FROM locked l JOIN counts c USING (partition)
+WHERE p.topic_id = $1 AND p.partition = l.partition
+RETURNING p.partition, l.next_offset AS base`;
+
+// The last statement of a COPY publish: NOTIFY (delivered at commit) and, queued behind the COPY on
+// the same connection, the one place a failed COPY shows (the transaction is aborted).
+export const WAKE = `SELECT count(pg_notify('bus', $1 || ':' || p))::int AS woken FROM unnest($2::int[]) AS p`;

@@ -45,6 +45,9 @@ export interface PostgresBus<M extends TopicMap> extends Bus<M, PgTx> {
   cleanup(opts?: { minAgeMs?: number }): Promise<RetentionResult>;
 }
 
+/** Batches at least this large are stored with COPY; below it the one-statement append needs fewer round trips. */
+const COPY_MIN_MESSAGES = 64;
+
 /** Connects to the platform database and starts listening; resolves when ready. */
 export async function createPostgresBus<M extends TopicMap>(opts: PostgresBusOptions<M>): Promise<PostgresBus<M>> {
   const logger = opts.log ?? createLogger({ level: 'silent' });
@@ -78,7 +81,11 @@ export async function createPostgresBus<M extends TopicMap>(opts: PostgresBusOpt
         if (typeof m.key !== 'string') throw new BusError(`${topic}: every message needs a string key`);
         return { key: m.key, value: opts.codec.encode(topic, m.value), headers: m.headers };
       });
-      await log.append(execOf(o?.tx ?? sql), await log.topic(topic), stored);
+      const info = await log.topic(topic);
+      // Large batches on the bus's own connections go by COPY; inside a caller's transaction, or for a
+      // few messages, one statement is cheaper.
+      if (!o?.tx && stored.length >= COPY_MIN_MESSAGES) await log.appendCopy(sql, info, stored);
+      else await log.append(execOf(o?.tx ?? sql), info, stored);
     },
     async subscribe<T extends TopicName<M>>(o: SubscribeOptions<M, T>) {
       if (closed) throw new BusError('the bus is closed');

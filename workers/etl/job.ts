@@ -78,6 +78,7 @@ export async function runJob(deps: EtlJobDeps, req: RunRequest): Promise<JobOutc
       job, kind: req.kind, triggeredBy: req.triggeredBy, attempt: req.attempt ?? 1,
       windowFrom: window?.from ?? null, windowTo: window?.to ?? null, watermarkBefore: watermark,
     });
+    const runLog = log.child({ runId: id });
     try {
       if (!window) {
         await finishRun(db, job, id, { rowsRead: 0, rowsWritten: 0, affectedUsers: 0, details: { note: 'no telemetry yet' } });
@@ -91,11 +92,11 @@ export async function runJob(deps: EtlJobDeps, req: RunRequest): Promise<JobOutc
         details: loaded.details,
       }, req.window ? undefined : window.to);
       const run = (await getRun(db, id))!;
-      log.info('etl run succeeded', { runId: id, kind: req.kind, rowsRead: run.rowsRead, rowsWritten: run.rowsWritten, affectedUsers: run.affectedUsers, durationMs: run.durationMs });
+      runLog.info('etl run succeeded', { kind: req.kind, rowsRead: run.rowsRead, rowsWritten: run.rowsWritten, affectedUsers: run.affectedUsers, durationMs: run.durationMs });
       return { status: 'succeeded' as const, run, affectedUserIds: loaded.users };
     } catch (err) {
       const message = scrub(err instanceof Error ? err.message : String(err), deps.sources.secrets);
-      log.error('etl run failed', { runId: id, kind: req.kind, attempt: req.attempt ?? 1, error: message });
+      runLog.error('etl run failed', { kind: req.kind, attempt: req.attempt ?? 1, error: message });
       await failRun(db, id, message);
       return { status: 'failed' as const, run: await getRun(db, id), error: message, nextRetryAt: null };
     }

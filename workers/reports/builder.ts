@@ -8,6 +8,7 @@
  * applies atomically: a failure leaves no partial object behind, only a clear UNAVAILABLE error.
  */
 import type { Logger } from '../../shared/log.ts';
+import { opsEvents } from '../../shared/metrics/events.ts';
 import type { Kv, ObjectStore, Olap } from '../../shared/ports/index.ts';
 import type { OltpQueryable } from '../../shared/ports/oltp.ts';
 import { isValidUserId, readReportVersion, reportObjectKey } from '../../shared/reports/keys.ts';
@@ -77,8 +78,10 @@ export function createReportBuilder(deps: ReportBuilderDeps): WorkerReportBuilde
           try {
             await build(userId, period);
             built += 1;
+            opsEvents.reportBuild('ok');
           } catch (err) {
             failed += 1;
+            opsEvents.reportBuild('failed');
             deps.log.warn('report prebuild failed', { userId, period: period.id, err });
           }
         }

@@ -12,9 +12,11 @@
  */
 import type postgres from 'postgres';
 import type { SagaState } from '../../shared/saga/api.ts';
+import { opsEvents } from '../../shared/metrics/events.ts';
 import type { WorkerBus } from '../bus/index.ts';
 import type { BionicTopics } from '../../shared/bus/topics.ts';
 import { outgoing, type SagaContext } from './messages.ts';
+import type { SagaTx } from './pipelined-tx.ts';
 import { step, type OutgoingCommand, type SagaEventIn, type SagaRecord } from './transitions.ts';
 
 /** A saga changed between read and write; retry on fresh state. */
@@ -27,22 +29,26 @@ export interface ApplyDeps {
   stepTimeoutMs: number;
 }
 
+/** NOTIFY channel: ids (comma-separated) of sagas that reached FINISHED, sent when their batch commits. */
+export const FINISHED_CHANNEL = 'saga_finished';
+
 export interface ApplySummary { applied: number; ignored: number; finished: number }
 
 interface Row { id: string; state: SagaState; version: number; context: SagaContext; awaiting: string | null }
 
 /** Loads sagas by id (no lock). */
-export async function loadSagas(tx: postgres.Sql | postgres.TransactionSql, ids: readonly string[]): Promise<Map<string, SagaRecord>> {
+export async function loadSagas(tx: postgres.Sql | SagaTx, ids: readonly string[]): Promise<Map<string, SagaRecord>> {
   const rows = await tx<Row[]>`SELECT id, state, version, context, awaiting FROM saga_instances WHERE id = ANY(${ids as string[]}::text[])`;
   return new Map(rows.map((r) => [r.id, { ...r, timeoutMs: null }]));
 }
 
 /**
- * Applies `events` in order inside `tx`. `preloaded` sagas (e.g. locked by the timeout sweep) are
- * used instead of reading them again.
+ * Applies `events` in order inside `tx`. `preloaded` sagas (read by the caller, or locked by the
+ * timeout sweep) are used instead of reading them again. The saga write and the commands' publishes
+ * go out together (one round trip); a conflict found in the write's counts then rolls all back.
  */
 export async function applyEvents(
-  tx: postgres.TransactionSql, events: readonly SagaEventIn[], deps: ApplyDeps, preloaded?: Map<string, SagaRecord>,
+  tx: SagaTx, events: readonly SagaEventIn[], deps: ApplyDeps, preloaded?: Map<string, SagaRecord>,
 ): Promise<ApplySummary> {
   if (events.length === 0) return { applied: 0, ignored: 0, finished: 0 };
   const sagas = preloaded ?? (await loadSagas(tx, [...new Set(events.map((e) => e.sagaId))]));
@@ -80,7 +86,7 @@ export async function applyEvents(
   }));
   // New sagas, changed sagas and the history in one statement; the counts tell whether every
   // write found its row (a missing one means someone else got there first).
-  const [counts] = await tx<[{ created: number; updated: number }]>`
+  const written = tx<[{ created: number; updated: number }]>`
     WITH r AS (
       SELECT * FROM jsonb_to_recordset(${tx.json(rows as never)})
         AS r(id text, base int, state text, version int, context jsonb, awaiting text, timeout_ms float8)),
@@ -104,16 +110,27 @@ export async function applyEvents(
       SELECT h.saga_id, h.event_id, h.event_type, h.causation_id, h.from_state, h.to_state, h.outcome, h.reason, h.version, h.commands, h.payload
       FROM jsonb_to_recordset(${tx.json(history as never)}) AS h(
         saga_id text, event_id text, event_type text, causation_id text, from_state text, to_state text,
-        outcome text, reason text, version int, commands jsonb, payload jsonb))
-    SELECT (SELECT count(*) FROM ins)::int AS created, (SELECT count(*) FROM upd)::int AS updated`;
-  const wanted = { created: rows.filter((r) => r.base === null).length, updated: rows.filter((r) => r.base !== null).length };
-  if (counts.created !== wanted.created) throw new SagaConflictError(`${wanted.created - counts.created} saga(s) were registered concurrently`);
-  if (counts.updated !== wanted.updated) throw new SagaConflictError(`${wanted.updated - counts.updated} saga(s) changed since they were read`);
+        outcome text, reason text, version int, commands jsonb, payload jsonb)),
+    -- Whoever waits for sagas to end hears it at commit, not by polling; ids in chunks, as a
+    -- NOTIFY payload must stay under 8000 bytes.
+    finished AS (
+      SELECT pg_notify(${FINISHED_CHANNEL}, string_agg(id, ',')) FROM (
+        SELECT id, (row_number() OVER ()) / 200 AS chunk FROM r WHERE state = 'FINISHED') f GROUP BY chunk)
+    SELECT (SELECT count(*) FROM ins)::int AS created, (SELECT count(*) FROM upd)::int AS updated,
+           (SELECT count(*) FROM finished)::int AS notified`.execute(); // first on the wire, before the publishes
   const byTopic = new Map<OutgoingCommand['topic'], OutgoingCommand[]>();
   for (const c of commands) byTopic.set(c.topic, [...(byTopic.get(c.topic) ?? []), c]);
   // Topics in a fixed order: publishing locks partitions, and concurrent batches must take them alike.
-  for (const [topic, list] of [...byTopic].sort(([a], [b]) => a.localeCompare(b))) {
-    await deps.bus.publish(topic, list.map(({ topic: _t, ...command }) => outgoing(command)), { tx });
-  }
+  const published = [...byTopic].sort(([a], [b]) => a.localeCompare(b))
+    .map(([topic, list]) => deps.bus.publish(topic, list.map(({ topic: _t, ...command }) => outgoing(command)), { tx }));
+  // Sent together, run in order; the write's error (if any) is the one that explains the others.
+  const [write, ...rest] = await Promise.allSettled([written, ...published]);
+  if (write!.status === 'rejected') throw write!.reason;
+  const failed = rest.find((r) => r.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  const [counts] = write!.value;
+  const wanted = { created: rows.filter((r) => r.base === null).length, updated: rows.filter((r) => r.base !== null).length };
+  if (counts.created !== wanted.created) throw new SagaConflictError(`${wanted.created - counts.created} saga(s) were registered concurrently`);
+  if (counts.updated !== wanted.updated) throw new SagaConflictError(`${wanted.updated - counts.updated} saga(s) changed since they were read`);
   return summary;
 }

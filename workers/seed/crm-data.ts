@@ -83,6 +83,10 @@ const TABLES: readonly (readonly [string, readonly ColumnSpec[]])[] = [
 export function planCrm(opts: {
   seed: number; customers: number; regions: readonly string[]; start: Date; end: Date; eventsPerDay: number;
   modelIds: ReadonlyMap<string, number>;
+  /** Overrides the drawn region per username. */
+  regionOf?: (username: string) => string;
+  /** Keep only this region's customers (and what belongs to them). */
+  onlyRegion?: string;
 }): CrmPlan {
   const { seed, start, end } = opts;
   const customers: Customer[] = [];
@@ -95,9 +99,11 @@ export function planCrm(opts: {
     const rng = new Rng(seed, id);
     const first = rng.pick(FIRST_NAMES);
     const last = rng.pick(LAST_NAMES);
-    const region = rng.pick(opts.regions);
-    const createdAt = new Date(start.getTime() - rng.int(60, 900) * DAY - rng.int(0, DAY - 1));
     const username = `user${id}`;
+    // Always draw, so a customer's other attributes do not depend on how regions are assigned.
+    const drawn = rng.pick(opts.regions);
+    const region = opts.regionOf?.(username) ?? drawn;
+    const createdAt = new Date(start.getTime() - rng.int(60, 900) * DAY - rng.int(0, DAY - 1));
     customers.push({ id, username, region, createdAt });
     const email = `${first}.${last}.${id}@example.com`.toLowerCase();
     rows.customers!.push({
@@ -141,9 +147,16 @@ export function planCrm(opts: {
       order(opts.modelIds.get(model.name)!, 'REJECTED', model.price, 2, at, at);
     }
   }
+  if (opts.onlyRegion !== undefined) {
+    const keep = new Set(customers.filter((c) => c.region === opts.onlyRegion).map((c) => String(c.id)));
+    const mine = (r: Row) => keep.has(String(r.id));
+    rows.customers = rows.customers!.filter(mine);
+    for (const t of ['customer_accounts', 'prostheses', 'orders']) rows[t] = rows[t]!.filter((r) => keep.has(String(r.customer_id)));
+  }
+  const inRegion = <T extends { region: string }>(xs: T[]) => (opts.onlyRegion === undefined ? xs : xs.filter((x) => x.region === opts.onlyRegion));
   return {
-    customers,
-    devices,
+    customers: inRegion(customers),
+    devices: inRegion(devices),
     async load(tx) {
       // One connection runs the statements in order, so parents land before their children.
       const w = new BulkWriter(tx);

@@ -34,6 +34,14 @@ export interface GenerateOptions {
   seed?: number;
   /** Regions customers are spread over (default `['eu']`): sets phone formats and daily rhythm. */
   regions?: string[];
+  /** Places customer `username` in a region instead of drawing it from `regions` (the demo's directories decide). */
+  regionOf?: (username: string) => string;
+  /**
+   * Loads only this region's customers (with their devices, orders and telemetry) — data residency:
+   * each region's databases get their own people. Ids stay those of the whole plan, so they never
+   * collide across regions.
+   */
+  onlyRegion?: string;
   /** Last instant of generated telemetry (default: now). */
   end?: Date;
   /** Replace existing customers (and every row referencing them) and telemetry instead of refusing to run. */
@@ -97,7 +105,7 @@ async function run(opts: GenerateOptions, onlyIfEmpty: boolean): Promise<Generat
       ON CONFLICT (name) DO UPDATE SET kind = EXCLUDED.kind
       RETURNING id, name`;
     const p = planCrm({
-      seed, customers, regions: opts.regions ?? ['eu'], start: new Date(startMs), end: new Date(endMs),
+      seed, customers, regions: opts.regions ?? ['eu'], regionOf: opts.regionOf, onlyRegion: opts.onlyRegion, start: new Date(startMs), end: new Date(endMs),
       eventsPerDay, modelIds: new Map(models.map((m) => [m.name, m.id])),
     });
     await p.load(tx);

@@ -2,6 +2,10 @@
  * The demo directory the embedded LDAP server is seeded with: people, role groups (group `cn` =
  * realm role, the shape Keycloak's role-LDAP mapper reads) and the `otp-exempt` policy group the
  * dev identity provider consults. Passwords are stored as salted SHA-1 (`{SSHA}`), as slapd expects.
+ *
+ * Data residency: every region has its own directory (its own slapd, the same base DN), holding only
+ * that region's people ({@link demoUsersOf}); demo CRM customers are placed in regions by
+ * {@link demoCustomerRegion}, so a customer and their sign-in account always share a region.
  */
 import { createHash, randomBytes } from 'node:crypto';
 
@@ -25,7 +29,8 @@ export interface DemoUser {
   givenName: string;
   sn: string;
   roles: (typeof ROLES)[number][];
-  region: 'eu' | 'ru';
+  /** The region whose directory holds the account. */
+  region: string;
   otpExempt?: boolean;
 }
 
@@ -38,6 +43,31 @@ export const DEMO_USERS: readonly DemoUser[] = [
   { uid: 'admin1', givenName: 'Ada', sn: 'Admin', roles: ['admin'], region: 'eu' },
   { uid: 'nomfa1', givenName: 'Nils', sn: 'Nofactor', roles: ['prosthesis_user'], region: 'eu', otpExempt: true },
 ];
+
+/**
+ * The region of demo customer `username` (`user1`, `user2`, …): a demo account's own region when it
+ * is configured, otherwise round-robin over `regions` by the customer number. Deterministic, so the
+ * launcher's seeding, linking and directories agree.
+ */
+export function demoCustomerRegion(username: string, regions: readonly string[]): string {
+  const own = DEMO_USERS.find((u) => u.uid === username)?.region;
+  if (own && regions.includes(own)) return own;
+  const n = Number(/^user(\d+)$/.exec(username)?.[1] ?? 0);
+  return regions[(Math.max(n, 1) - 1) % regions.length]!;
+}
+
+/**
+ * The people of one region's directory: the demo accounts of that region; a region without any
+ * (one added by configuration) gets one prosthesis user — the first demo customer placed there.
+ */
+export function demoUsersOf(region: string, regions: readonly string[]): DemoUser[] {
+  const own = DEMO_USERS.filter((u) => u.region === region);
+  if (own.length) return own;
+  for (let n = 1; n <= 1000; n++) {
+    if (demoCustomerRegion(`user${n}`, regions) === region) return [{ uid: `user${n}`, givenName: 'Demo', sn: `User ${n}`, roles: ['prosthesis_user'], region }];
+  }
+  return [];
+}
 
 /** `{SSHA}` hash of a password with a fresh 8-byte salt. */
 export function sshaHash(password: string): string {

@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { Client } from 'ldapts';
 import { freePort } from '../free-port.ts';
 import {
-  demoLdif, LDAP_ADMIN_DN, LDAP_BASE_DN, LDAP_READER_DN, slapdConf, sshaHash,
+  demoLdif, LDAP_ADMIN_DN, LDAP_BASE_DN, LDAP_READER_DN, slapdConf, sshaHash, type DemoUser,
 } from './ldap-directory.ts';
 import type { RunningService } from './types.ts';
 
@@ -27,6 +27,8 @@ export interface LdapService extends RunningService {
   /** Read-only service account for the identity provider. */
   readonly bindDn: string;
   readonly bindPassword: string;
+  /** The region this directory serves, when it is one region's directory. */
+  readonly region?: string;
 }
 
 interface Secrets { adminPassword: string; readerPassword: string }
@@ -38,8 +40,14 @@ function secretsFor(dataDir: string): Secrets {
   return { adminPassword: randomBytes(18).toString('base64url'), readerPassword: randomBytes(18).toString('base64url') };
 }
 
-/** Starts slapd; seeds the demo directory on first start; resolves once the reader account can bind. */
-export async function startLdap(opts: { dataDir: string; port?: number; onLog?: (line: string) => void }): Promise<LdapService> {
+/**
+ * Starts slapd; seeds the demo directory on first start; resolves once the reader account can bind.
+ * `region` + `users` make it one region's directory (service name `ldap-<region>`); by default it
+ * holds every demo user.
+ */
+export async function startLdap(opts: {
+  dataDir: string; port?: number; onLog?: (line: string) => void; region?: string; users?: readonly DemoUser[];
+}): Promise<LdapService> {
   const port = opts.port ?? (await freePort());
   const dbDir = join(opts.dataDir, 'db');
   await mkdir(dbDir, { recursive: true });
@@ -49,7 +57,7 @@ export async function startLdap(opts: { dataDir: string; port?: number; onLog?: 
   await writeFile(confFile, slapdConf({ dataDir: opts.dataDir, dbDir, adminPasswordHash: sshaHash(secrets.adminPassword) }), { mode: 0o600 });
   if (!existsSync(join(dbDir, 'data.mdb'))) {
     const ldif = join(opts.dataDir, 'seed.ldif');
-    await writeFile(ldif, demoLdif({ readerPassword: secrets.readerPassword }), { mode: 0o600 });
+    await writeFile(ldif, demoLdif({ readerPassword: secrets.readerPassword, users: opts.users }), { mode: 0o600 });
     try {
       await promisify(execFile)(SLAPADD_BINARY, ['-q', '-f', confFile, '-l', ldif]);
     } catch (err) {
@@ -103,8 +111,9 @@ export async function startLdap(opts: { dataDir: string; port?: number; onLog?: 
   }
 
   return {
-    name: 'ldap',
+    name: opts.region ? `ldap-${opts.region}` : 'ldap',
     url,
+    region: opts.region,
     pid: child.pid,
     port,
     exited,

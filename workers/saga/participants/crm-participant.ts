@@ -6,6 +6,7 @@
  * spans both. A crash in between means the batch comes back: its commands are then duplicates,
  * nothing is applied twice, and the stored replies are published again under the same message
  * ids, which the orchestrator deduplicates. Effects exactly once; replies at least once.
+ * Round trips per batch: BEGIN + dedupe, one per command, the stored replies, COMMIT, the publish.
  */
 import type postgres from 'postgres';
 import type { BatchHandler } from '../../../shared/ports/bus.ts';
@@ -13,6 +14,7 @@ import type { BionicTopics, SagaCommand } from '../../../shared/bus/topics.ts';
 import type { Logger } from '../../../shared/log.ts';
 import { firstDeliveries, type WorkerBus } from '../../bus/index.ts';
 import { outgoing } from '../messages.ts';
+import { pipelinedTx, type SagaTx } from '../pipelined-tx.ts';
 
 export interface CrmParticipantOptions {
   /** Consumer group and dedupe consumer name. */
@@ -21,7 +23,7 @@ export interface CrmParticipantOptions {
   bus: WorkerBus<BionicTopics>;
   log: Logger;
   /** Applies one command inside the batch's transaction; returns the reply, or null for none. */
-  handle(tx: postgres.TransactionSql, command: SagaCommand): Promise<SagaCommand | null>;
+  handle(tx: SagaTx, command: SagaCommand): Promise<SagaCommand | null>;
   /** Orders a batch's fresh commands before handling (stable: one saga's commands keep their order). */
   order?(commands: SagaCommand[]): SagaCommand[];
 }
@@ -29,7 +31,7 @@ export interface CrmParticipantOptions {
 export function crmParticipant(opts: CrmParticipantOptions): BatchHandler<SagaCommand> {
   return async (messages) => {
     const commands = messages.map((m) => ({ id: m.value.messageId, ...m.value }));
-    const replies = await opts.crm.begin(async (tx) => {
+    const replies = await pipelinedTx(opts.crm, async (tx) => {
       const { fresh, duplicates } = await firstDeliveries(tx, opts.name, commands);
       const out: SagaCommand[] = [];
       const stored: { command_id: string; saga_id: string; value: SagaCommand }[] = [];
@@ -39,13 +41,14 @@ export function crmParticipant(opts: CrmParticipantOptions): BatchHandler<SagaCo
         out.push(reply);
         stored.push({ command_id: id, saga_id: command.sagaId, value: reply });
       }
-      if (stored.length) {
-        await tx`INSERT INTO saga_replies (command_id, saga_id, value)
-          SELECT command_id, saga_id, value FROM jsonb_to_recordset(${tx.json(stored as never)}) AS r(command_id text, saga_id text, value jsonb)`;
-      }
+      // Both in one round trip (independent: the duplicates' replies were stored by earlier batches).
+      const [, again] = await Promise.all([
+        stored.length ? tx`INSERT INTO saga_replies (command_id, saga_id, value)
+          SELECT command_id, saga_id, value FROM jsonb_to_recordset(${tx.json(stored as never)}) AS r(command_id text, saga_id text, value jsonb)` : null,
+        duplicates.length ? tx<{ value: SagaCommand }[]>`
+          SELECT value FROM saga_replies WHERE command_id = ANY(${duplicates.map((d) => d.id)}::text[])` : [],
+      ]);
       if (duplicates.length) {
-        const again = await tx<{ value: SagaCommand }[]>`
-          SELECT value FROM saga_replies WHERE command_id = ANY(${duplicates.map((d) => d.id)}::text[])`;
         opts.log.debug('saga commands delivered again; replies re-sent', { participant: opts.name, duplicates: duplicates.length, replies: again.length });
         out.push(...again.map((r) => r.value));
       }

@@ -5,7 +5,7 @@
  * The order is updated with optimistic locking (`WHERE version = <read>`), like every writer of
  * orders: an operator's concurrent `orders.update` makes this attempt miss, and it re-reads.
  */
-import type postgres from 'postgres';
+import type { SagaTx } from '../pipelined-tx.ts';
 import type { SagaCommand } from '../../../shared/bus/topics.ts';
 import { commandPayloads, replyTo } from '../messages.ts';
 import { crmParticipant, type CrmParticipantOptions } from './crm-participant.ts';
@@ -23,7 +23,7 @@ export class OrderBusyError extends Error {
   override readonly name = 'OrderBusyError';
 }
 
-async function updateDeal(tx: postgres.TransactionSql, c: SagaCommand): Promise<SagaCommand> {
+async function updateDeal(tx: SagaTx, c: SagaCommand): Promise<SagaCommand> {
   const target = TARGETS[c.type];
   if (!target) throw new Error(`deals: unknown command ${c.type}`);
   const { orderId } = commandPayloads.deals.parse(c.payload);

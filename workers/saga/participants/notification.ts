@@ -14,6 +14,7 @@ import type { Kv } from '../../../shared/ports/kv.ts';
 import { pushNotification, type NotificationItem } from '../../../shared/notifications/stream.ts';
 import { firstDeliveries, type WorkerBus } from '../../bus/index.ts';
 import { commandPayloads, outgoing, replyTo } from '../messages.ts';
+import { pipelinedTx } from '../pipelined-tx.ts';
 
 export const NOTIFICATION_GROUP = 'saga-notification';
 
@@ -51,7 +52,7 @@ function render(c: SagaCommand) {
 export function notificationHandler(opts: { platform: postgres.Sql; bus: WorkerBus<BionicTopics>; kv?: Kv; log: Logger }): BatchHandler<SagaCommand> {
   return async (messages) => {
     const commands = messages.map((m) => ({ id: m.value.messageId, ...m.value }));
-    const rows = await opts.platform.begin(async (tx) => {
+    const rows = await pipelinedTx(opts.platform, async (tx) => {
       const { fresh } = await firstDeliveries(tx, NOTIFICATION_GROUP, commands);
       // Fresh ones are stored; all of them, fresh or redelivered, come back (redelivered ones are pushed
       // to KV again, a no-op when they got there). The outer SELECT sees the table before the INSERT.

@@ -5,14 +5,14 @@
  * answers nothing. `order_reservations` has one row per order, so funds are held at most once per
  * order whatever arrives twice, and a release leaves a tombstone no late approval can reuse.
  */
-import type postgres from 'postgres';
+import type { SagaTx } from '../pipelined-tx.ts';
 import type { SagaCommand } from '../../../shared/bus/topics.ts';
 import { commandPayloads, replyTo } from '../messages.ts';
 import { crmParticipant, type CrmParticipantOptions } from './crm-participant.ts';
 
 export const PROFILE_GROUP = 'saga-profile';
 
-async function approveOrder(tx: postgres.TransactionSql, c: SagaCommand): Promise<SagaCommand> {
+async function approveOrder(tx: SagaTx, c: SagaCommand): Promise<SagaCommand> {
   const p = commandPayloads.profile.parse(c.payload);
   // One statement: reserve only if this order holds nothing yet and the available balance covers
   // the price. (The final SELECT sees the rows as they were before the CTEs wrote.)
@@ -34,7 +34,7 @@ async function approveOrder(tx: postgres.TransactionSql, c: SagaCommand): Promis
   });
 }
 
-async function releaseFunds(tx: postgres.TransactionSql, c: SagaCommand): Promise<null> {
+async function releaseFunds(tx: SagaTx, c: SagaCommand): Promise<null> {
   const p = commandPayloads.profile.parse(c.payload);
   const [released] = await tx<{ customer_id: string; amount: string }[]>`
     UPDATE order_reservations SET status = 'released' WHERE order_id = ${p.orderId} AND status = 'held'
