@@ -39,7 +39,8 @@ export interface LdapAccounts {
   holds(username: string): Promise<boolean>;
 }
 
-const USER_ATTRS = ['uid', 'entryUUID', 'l'];
+// `l` (the entry's own region) only matters for a directory without a configured region.
+const userAttrs = (region: string | undefined) => (region ? ['uid', 'entryUUID'] : ['uid', 'entryUUID', 'l']);
 const first = (v: Entry[string] | undefined): string | null => {
   const x = Array.isArray(v) ? v[0] : v;
   return x === undefined ? null : String(x);
@@ -76,7 +77,7 @@ export function ldapAccounts(opts: LdapAccountsOptions): LdapAccounts {
 
   async function findOne(c: Client, attribute: string, value: string): Promise<Entry | null> {
     const { searchEntries } = await c.search(people, {
-      scope: 'one', filter: new EqualityFilter({ attribute, value }), attributes: USER_ATTRS, sizeLimit: 2,
+      scope: 'one', filter: new EqualityFilter({ attribute, value }), attributes: userAttrs(opts.region), sizeLimit: 2,
     });
     return searchEntries.length === 1 ? searchEntries[0]! : null;
   }
