@@ -46,9 +46,10 @@ export const authMiddleware = (opts: AuthMiddlewareOptions): MiddlewareHandler<{
     const log = c.get('log');
     const signIn = SIGN_IN_PATHS.has(c.req.path);
     const cookie = opts.sessions && !signIn ? readCookie(c, sessionCookieName(opts.cookies)) : undefined;
-    const key = cookie && opts.sessions ? await opts.sessions.keyFor(cookie) : null;
+    const key = cookie && opts.sessions ? opts.sessions.keyOf(cookie) : null;
     const bucket: RateLimitBucket = signIn ? 'login' : 'api';
-    const ip = opts.clientIp(c);
+    let address: string | undefined;
+    const ip = () => (address ??= opts.clientIp(c));
 
     const limit = async (id: string): Promise<RateLimitDecision | null> => {
       if (!opts.limiter) return null;
@@ -63,16 +64,22 @@ export const authMiddleware = (opts: AuthMiddlewareOptions): MiddlewareHandler<{
     };
 
     let session: Session | null = null;
-    let decision: RateLimitDecision | null;
-    try {
+    let decision: RateLimitDecision | null = null;
+    // The common case, a busy session: both answers are in this instance's memory, no KV and no await.
+    const hit = key ? opts.sessions!.cached(key, opts.now()) : undefined;
+    const quick = hit && opts.limiter ? opts.limiter.local?.(bucket, `session:${key}`) : undefined;
+    if (hit && (quick || !opts.limiter)) {
+      session = hit;
+      decision = quick ?? null;
+    } else try {
       const [loaded, d] = await Promise.all([
         key ? opts.sessions!.load(key, opts.now()) : Promise.resolve(null),
-        limit(key ? `session:${key}` : `ip:${ip}`),
+        limit(key ? `session:${key}` : `ip:${ip()}`),
       ]);
       session = loaded;
       decision = d;
       // A cookie that names no session must not buy a fresh bucket: count it against the address too.
-      if (key && !session && decision?.success) decision = (await limit(`ip:${ip}`)) ?? decision;
+      if (key && !session && decision?.success) decision = (await limit(`ip:${ip()}`)) ?? decision;
     } catch (err) {
       log.error('session or rate-limit store unavailable', { err });
       return refuse(c, 503, signIn ? 'Sign-in is temporarily unavailable. Please try again shortly.' : 'The session store is unavailable. Please try again shortly.', { 'retry-after': '5' });

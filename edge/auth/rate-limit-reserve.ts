@@ -69,6 +69,13 @@ export function createReservingWindow(opts: ReservingWindowOptions) {
   };
 
   return {
+    /** The decision when this instance can make it alone (budget in hand, or the window known spent). */
+    local(id: string): Reservation | undefined {
+      const s = local.get(id, nowMs());
+      if (!s) return undefined;
+      if (s.credit > 0) return take(s);
+      return s.left <= 0 ? refused(s) : undefined;
+    },
     async check(id: string): Promise<Reservation> {
       if (opts.batch <= 1) {
         // One KV call per request, as Ratelimit itself; a spent window is refused locally until it turns.

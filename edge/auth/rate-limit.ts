@@ -30,6 +30,8 @@ export class RateLimitUnavailableError extends Error {
 
 export interface RateLimiter {
   check(bucket: RateLimitBucket, identifier: string): Promise<RateLimitDecision>;
+  /** The decision when it needs no KV call (API budget reserved earlier); undefined otherwise. */
+  local?(bucket: RateLimitBucket, identifier: string): RateLimitDecision | undefined;
 }
 
 export const DEFAULT_RATE_LIMITS: RateLimitSettings = {
@@ -79,6 +81,7 @@ export function createRateLimiter(kv: Kv, settings: RateLimitSettings): RateLimi
   });
 
   return {
+    local: (bucket, identifier) => (bucket === 'api' ? api.local(identifier) : undefined),
     async check(bucket, identifier) {
       if (bucket === 'api') return api.check(identifier);
       const r = await bounded(() => login.limit(identifier));

@@ -96,6 +96,8 @@ export function createSessionStore(opts: SessionStoreOptions) {
   let changes = 0;
   const live = (s: Session, now: number) => now < s.record.absExp && now - s.record.seenAt < opts.idleSeconds;
   const forget = (key: string) => { changes += 1; cache.delete(key); loading.delete(key); };
+  // Synchronous SHA-256: this runs on every request (see sha256.ts for why not crypto.subtle here).
+  const keyOf = (id: string): string | null => (ID_PATTERN.test(id) ? PREFIX + base64url.encode(sha256(new TextEncoder().encode(id))) : null);
   const remember = (key: string, s: Session | null, now: number) => {
     forget(key);
     if (s) cache.set(key, s, now, cacheSeconds);
@@ -104,14 +106,19 @@ export function createSessionStore(opts: SessionStoreOptions) {
   return {
     /** The KV key for a cookie value, or null when the value cannot be a session id. */
     async keyFor(id: string): Promise<string | null> {
-      if (!ID_PATTERN.test(id)) return null;
-      // Synchronous: this runs on every request (see sha256.ts for why not crypto.subtle here).
-      return PREFIX + base64url.encode(sha256(new TextEncoder().encode(id)));
+      return keyOf(id);
+    },
+    /** {@link keyFor} without a promise, for the per-request path. */
+    keyOf,
+    /** The session this instance read from KV less than `cacheSeconds` ago, if still within its timeouts. */
+    cached(key: string, now: number): Session | undefined {
+      const hit = cache.get(key, now);
+      return hit && live(hit, now) ? hit : undefined;
     },
     /** Loads a live session (from the in-process cache when enabled) and slides its idle deadline. */
     load(key: string, now: number): Promise<Session | null> {
-      const hit = cache.get(key, now);
-      if (hit && live(hit, now)) return Promise.resolve(hit);
+      const hit = this.cached(key, now);
+      if (hit) return Promise.resolve(hit);
       let p = loading.get(key);
       if (!p) {
         const seen = changes;

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../infra/dev/free-port.ts';
 import { createBionicClient } from '../../router/client.ts';
 import { createOrdersService } from '../../workers/saga/orders-service.ts';
+import { FINISHED_CHANNEL } from '../../workers/saga/store.ts';
 import { eventually, startSagaStack, type SagaStack } from '../support/saga-stack.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -41,12 +42,24 @@ describe('stopping an idle order saga', () => {
     // Four members, and the 12 partitions of each of the four topics (infra/kafka/topics.json).
     expect(await consumerLocks()).toBeGreaterThanOrEqual(4 + 4 * 12);
     const orders = createOrdersService({ crm: stack.crm, platform: stack.platform, bus: stack.bus });
+    // The orchestrator announces finished sagas at commit; waiting on that needs no polling.
+    const announced = new Set<string>();
+    let allAnnounced!: () => void;
+    const heard = new Promise<void>((resolve) => { allAnnounced = resolve; });
     const sagaIds: string[] = [];
+    const check = () => { if (sagaIds.length === 5 && sagaIds.every((id) => announced.has(id))) allAnnounced(); };
+    const listening = await stack.platform.listen(FINISHED_CHANNEL, (ids) => {
+      for (const id of ids.split(',')) announced.add(id);
+      check();
+    });
     for (let i = 0; i < 5; i++) {
       const { order } = await orders.create({ customerId: customer, modelId: stack.model.id, idempotencyKey: `stop-in-process-${i}` }, { username: 'operator1' });
       sagaIds.push(order.sagaId!);
     }
-    await eventually(async () => (await finished(sagaIds)) === sagaIds.length, 'the sagas to finish');
+    check(); // in case the last one was announced before its create call returned
+    await within(heard, 60_000, 'every finished saga to be announced');
+    await listening.unlisten();
+    expect(await finished(sagaIds)).toBe(sagaIds.length);
     await stack.quiet();
     await within(runtime.stop(), 5_000, 'stopping the idle saga runtime');
     expect(await consumerLocks()).toBe(0);

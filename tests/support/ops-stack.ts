@@ -27,7 +27,7 @@ export interface OpsStack {
   common: Record<string, string>;
   workerEnv(port: number, extra?: Record<string, string>): Record<string, string>;
   edgeEnv(port: number, workerUrl: string, extra?: Record<string, string>): Record<string, string>;
-  /** Stops a service (the dependency is gone), resolving once its process exited. */
+  /** Stops a service (the dependency is gone), resolving once its process exited; PostgreSQL stops immediately, as on a crash. */
   down(name: Restartable): Promise<void>;
   /** Starts it again on the same port and data directory. */
   up(name: Restartable): Promise<void>;
@@ -76,6 +76,13 @@ export async function startOpsStack(name: string): Promise<OpsStack> {
       async down(n) {
         const s = running.get(n);
         running.delete(n);
+        if (n === 'postgres' && s?.pid) {
+          // Immediate shutdown (as on a crash): a fast one waits minutes for CDC's logical walsender
+          // to be confirmed past the shutdown checkpoint. The restart then runs crash recovery.
+          process.kill(s.pid, 'SIGQUIT');
+          await s.exited;
+          return;
+        }
         await s?.stop();
       },
       async up(n) {
