@@ -12,6 +12,7 @@ import type { CdcControl } from '../shared/ports/cdc.ts';
 import type { ReportBuilder, ReportDelivery } from '../shared/reports/ports.ts';
 import type { OrdersPort } from '../shared/saga/api.ts';
 import type { NotificationFeed } from '../shared/notifications/feed.ts';
+import type { EdgeRegionStores, RegionPorts } from '../shared/regions/ports.ts';
 
 export type Role = 'prosthesis_user' | 'crm_operator' | 'ml_engineer' | 'admin';
 
@@ -41,6 +42,12 @@ export interface Ports {
   reportBuilder?: ReportBuilder;
   /** Workers: change data capture's status (workers/cdc), where CDC runs. */
   cdc?: CdcControl;
+  /**
+   * Data residency: the regions and their stores (shared/regions/ports.ts). Procedures take the
+   * caller's region from here (`regionOf(identity, regions.config)`) and pass it to the services,
+   * which hold the regional databases themselves; the edge holds only report buckets.
+   */
+  regions?: RegionPorts<EdgeRegionStores>;
 }
 
 export interface RouterContext {

@@ -26,6 +26,7 @@ import { addWorkerCollectors, trackConsumerGroups } from './metrics/collectors.t
 import { etlRunEvent } from './metrics/etl-run.ts';
 import { createWorkerMetrics } from './metrics/registry.ts';
 import { drainHttpServer } from './shutdown.ts';
+import { createWorkerRegions } from './regions/stores.ts';
 
 /** A consumer group that never consumes: `/ready` asks the bus for its lag to see the bus answer. */
 const READY_PROBE_GROUP = 'bionic-ready-probe';
@@ -43,9 +44,11 @@ export async function startWorker(config: WorkerConfig) {
   const olap = await createClickHouseOlap(config.olap);
   const kv = createUpstashKv(config.kv);
   const objectStore = createS3ObjectStore(config.objectStore);
+  const regions = createWorkerRegions(config, { oltp, objectStore });
   if (config.migrateOnStart) {
     const applied = await migrateAll({ ...oltp, olap }, (msg, f) => log.info(msg, f));
-    log.info('migrations checked', { applied: applied.length });
+    const regional = await regions.migrate((msg, f) => log.info(msg, f));
+    log.info('migrations checked', { applied: applied.length + regional.length });
   }
   const bus = trackConsumerGroups(await createBus(config.bus, {
     platformUrl: config.oltp.platform, codec: bionicCodec, log: log.child({ component: 'bus' }), topics: await loadTopicSpecs(),
@@ -64,19 +67,20 @@ export async function startWorker(config: WorkerConfig) {
       kv: () => kv.ping(),
       objectStore: () => objectStore.ping(),
       bus: () => bus.lag(READY_PROBE_GROUP, []),
+      ...regions.health(),
     });
   if (!config.auth) log.warn('bearer verification is off: OIDC_ISSUER is not set, every caller is anonymous');
   const authenticate = config.auth ? createJwtAuthenticator({ ...config.auth, log }) : undefined;
-  const reportBuilder = createReportBuilder({ olap, objectStore, kv, crm: oltp.crm, log: log.child({ component: 'reports' }) });
+  const reportBuilder = createReportBuilder({ olap, regions: regions.ports, kv, log: log.child({ component: 'reports' }) });
   const reportCleanup = config.reports.cleanupCron
-    ? scheduleReportCleanup(config.reports.cleanupCron, { objectStore, kv, log: log.child({ component: 'reports-cleanup' }), olderThanSeconds: config.reports.oldVersionTtlSeconds })
+    ? scheduleReportCleanup(config.reports.cleanupCron, { objectStore: regions.ports.all().map((r) => r.reports), kv, log: log.child({ component: 'reports-cleanup' }), olderThanSeconds: config.reports.oldVersionTtlSeconds })
     : null;
   const etl = createEtl({
     olap, platform: oltp.platform.sql, telemetry: oltp.telemetry, telemetryUrl: config.oltp.telemetry, crmUrl: config.oltp.crm,
     config: config.etl, kv, reports: reportBuilder, log: log.child({ component: 'etl' }),
     onRun: (_req, out) => opsEvents.etlRun(etlRunEvent(out)),
   });
-  const app = createWorkerApp({ ports: { etl: etl.service, kv, objectStore, olap, oltp, bus, reportBuilder, orders: saga.orders, cdc }, log, health, authenticate,
+  const app = createWorkerApp({ ports: { etl: etl.service, kv, objectStore, olap, oltp, bus, reportBuilder, orders: saga.orders, cdc, regions: regions.ports }, log, health, authenticate,
     metrics, metricsToken: config.ops.metricsToken, lifecycle });
   addWorkerCollectors(metrics.registry, { cdc, bus, groups: bus.consumerGroups, platform: oltp.platform.sql, log });
   // Device uploads forwarded by the edge (edge/telemetry): verified again, stored in one transaction.
@@ -99,7 +103,7 @@ export async function startWorker(config: WorkerConfig) {
     const [http] = await Promise.all([drainHttpServer(server, deadline), etl.stop(), reportCleanup?.stop(), saga.stop(), cdc?.stop()]);
     if (http.forced) log.warn('requests still running at the end of the grace period were cut', { graceMs });
     await bus.close();
-    await Promise.allSettled([olap.close(), oltp.crm.close(), oltp.telemetry.close(), oltp.platform.close()]);
+    await Promise.allSettled([olap.close(), oltp.crm.close(), oltp.telemetry.close(), oltp.platform.close(), regions.close()]);
   }
   return { stop, log, olap };
 }

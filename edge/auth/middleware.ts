@@ -1,8 +1,10 @@
 /**
  * Per request: find the caller's session from the cookie (refreshing its access token when due)
  * and apply the rate limit of the route — per client address on the sign-in routes, per session
- * (or address, without one) on everything else. Session lookup and rate limiting run side by side,
- * so an authenticated call costs one KV round trip of latency, not two.
+ * (or address, without one) on everything else. A busy session is usually answered from this
+ * instance's memory alone: its session for SESSION_CACHE_SECONDS (session-store.ts) and its API
+ * budget reserved in batches (rate-limit-reserve.ts). Otherwise session lookup and rate limiting
+ * run side by side, so a call costs one KV round trip of latency, not two.
  *
  * KV unreachable: sign-in routes fail closed (503); other routes fail open on the rate limit only —
  * a request with a session cookie still needs KV to find its session and gets 503 without it.

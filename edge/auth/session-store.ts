@@ -50,6 +50,7 @@ export interface SessionStoreOptions {
 export const DEFAULT_SESSION_CACHE_SECONDS = 5;
 
 const ID_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+const utf8 = new TextEncoder();
 const PREFIX = 'session:';
 
 // Returns the record and slides the idle deadline, or deletes it when a timeout has passed.
@@ -97,7 +98,7 @@ export function createSessionStore(opts: SessionStoreOptions) {
   const live = (s: Session, now: number) => now < s.record.absExp && now - s.record.seenAt < opts.idleSeconds;
   const forget = (key: string) => { changes += 1; cache.delete(key); loading.delete(key); };
   // Synchronous SHA-256: this runs on every request (see sha256.ts for why not crypto.subtle here).
-  const keyOf = (id: string): string | null => (ID_PATTERN.test(id) ? PREFIX + base64url.encode(sha256(new TextEncoder().encode(id))) : null);
+  const keyOf = (id: string): string | null => (ID_PATTERN.test(id) ? PREFIX + base64url.encode(sha256(utf8.encode(id))) : null);
   const remember = (key: string, s: Session | null, now: number) => {
     forget(key);
     if (s) cache.set(key, s, now, cacheSeconds);

@@ -17,6 +17,10 @@ const K = new Uint32Array([
 const H0 = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
 const rotr = (x: number, n: number) => (x >>> n) | (x << (32 - n));
 
+// Reused between calls: the function is synchronous, so no two calls share them at once.
+const W = new Uint32Array(64);
+const H = new Uint32Array(8);
+
 /** The SHA-256 digest of `data`. */
 export function sha256(data: Uint8Array): Uint8Array {
   // Message, 0x80, zero padding, 64-bit big-endian bit length: a whole number of 64-byte blocks.
@@ -24,28 +28,36 @@ export function sha256(data: Uint8Array): Uint8Array {
   const msg = new Uint8Array(blocks * 64);
   msg.set(data);
   msg[data.length] = 0x80;
-  const view = new DataView(msg.buffer);
-  view.setUint32(msg.length - 8, Math.floor(data.length / 0x20000000));
-  view.setUint32(msg.length - 4, (data.length << 3) >>> 0);
-  const h = H0.slice();
-  const w = new Uint32Array(64);
+  const bits = data.length * 8;
+  for (let i = 0, hi = Math.floor(bits / 0x100000000), lo = bits >>> 0; i < 4; i++) {
+    msg[msg.length - 1 - i] = (lo >>> (8 * i)) & 0xff;
+    msg[msg.length - 5 - i] = (hi >>> (8 * i)) & 0xff;
+  }
+  H.set(H0);
+  const w = W;
   for (let off = 0; off < msg.length; off += 64) {
-    for (let i = 0; i < 16; i++) w[i] = view.getUint32(off + i * 4);
+    for (let i = 0; i < 16; i++) {
+      const j = off + i * 4;
+      w[i] = (msg[j]! << 24) | (msg[j + 1]! << 16) | (msg[j + 2]! << 8) | msg[j + 3]!;
+    }
     for (let i = 16; i < 64; i++) {
       const a = w[i - 15]!, b = w[i - 2]!;
-      w[i] = (w[i - 16]! + (rotr(a, 7) ^ rotr(a, 18) ^ (a >>> 3)) + w[i - 7]! + (rotr(b, 17) ^ rotr(b, 19) ^ (b >>> 10))) >>> 0;
+      w[i] = w[i - 16]! + (rotr(a, 7) ^ rotr(a, 18) ^ (a >>> 3)) + w[i - 7]! + (rotr(b, 17) ^ rotr(b, 19) ^ (b >>> 10));
     }
-    let [a, b, c, d, e, f, g, hh] = h as [number, number, number, number, number, number, number, number];
+    let a = H[0]!, b = H[1]!, c = H[2]!, d = H[3]!, e = H[4]!, f = H[5]!, g = H[6]!, h = H[7]!;
     for (let i = 0; i < 64; i++) {
-      const t1 = (hh + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + K[i]! + w[i]!) >>> 0;
-      const t2 = ((rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))) >>> 0;
-      hh = g; g = f; f = e; e = (d + t1) >>> 0; d = c; c = b; b = a; a = (t1 + t2) >>> 0;
+      const t1 = (h + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + K[i]! + w[i]!) | 0;
+      const t2 = ((rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))) | 0;
+      h = g; g = f; f = e; e = (d + t1) | 0; d = c; c = b; b = a; a = (t1 + t2) | 0;
     }
-    h[0] = (h[0]! + a) >>> 0; h[1] = (h[1]! + b) >>> 0; h[2] = (h[2]! + c) >>> 0; h[3] = (h[3]! + d) >>> 0;
-    h[4] = (h[4]! + e) >>> 0; h[5] = (h[5]! + f) >>> 0; h[6] = (h[6]! + g) >>> 0; h[7] = (h[7]! + hh) >>> 0;
+    // Uint32Array stores wrap modulo 2^32, as the additions must.
+    H[0] = H[0]! + a; H[1] = H[1]! + b; H[2] = H[2]! + c; H[3] = H[3]! + d;
+    H[4] = H[4]! + e; H[5] = H[5]! + f; H[6] = H[6]! + g; H[7] = H[7]! + h;
   }
   const out = new Uint8Array(32);
-  const ov = new DataView(out.buffer);
-  for (let i = 0; i < 8; i++) ov.setUint32(i * 4, h[i]!);
+  for (let i = 0; i < 8; i++) {
+    const v = H[i]!;
+    out[i * 4] = v >>> 24; out[i * 4 + 1] = v >>> 16; out[i * 4 + 2] = v >>> 8; out[i * 4 + 3] = v;
+  }
   return out;
 }

@@ -12,7 +12,7 @@ import type { Logger } from '../../shared/log.ts';
 import type { ObjectStore } from '../../shared/ports/index.ts';
 import { csvFileName, reportToCsv } from '../../shared/reports/csv.ts';
 import { parseReportKey } from '../../shared/reports/keys.ts';
-import { parsePeriod, rangePeriod, utcToday } from '../../shared/reports/period.ts';
+import { parsePeriod, rangePeriod, utcToday, type ReportPeriod } from '../../shared/reports/period.ts';
 import { ReportsError, type ReportDelivery } from '../../shared/reports/ports.ts';
 import { ErrorPage, ReportListPage, ReportPage, SignInPage } from '../ui/pages.tsx';
 import { conditional, PRIVATE_REVALIDATE, STATUS } from './http.ts';
@@ -37,6 +37,19 @@ const FILE = /^([A-Za-z0-9_-]+?)(?:\.(json|csv))?$/;
 export function reportRoutes(opts: ReportRoutesOptions) {
   const app = new Hono<Env>();
   const today = () => utcToday(opts.now() * 1000);
+  // Period names repeat on every read (`month`, `2025-01`); their meaning changes only with the day.
+  let parsedOn = '';
+  const parsed = new Map<string, ReportPeriod | null>();
+  let daySecond = -1;
+  let day = '';
+  const periodOf = (name: string): ReportPeriod | null => {
+    const now = opts.now();
+    if (now !== daySecond) { daySecond = now; day = utcToday(now * 1000); }
+    if (day !== parsedOn || parsed.size >= 1000) { parsed.clear(); parsedOn = day; }
+    let p = parsed.get(name);
+    if (p === undefined) parsed.set(name, (p = parsePeriod(name, day)));
+    return p;
+  };
 
   app.use('/trpc/*', async (c, next) => {
     const internal = procedurePaths(new URL(c.req.url)).some((p) => INTERNAL_DOMAINS.includes(p.split('.', 1)[0]!));
@@ -78,7 +91,7 @@ export function reportRoutes(opts: ReportRoutesOptions) {
 
   app.get('/reports/:file', async (c) => {
     const m = FILE.exec(c.req.param('file'));
-    const period = m ? parsePeriod(m[1]!, today()) : null;
+    const period = m ? periodOf(m[1]!) : null;
     const format = m?.[2] ?? 'html';
     const identity = c.get('identity');
     if (!identity) {

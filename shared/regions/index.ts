@@ -3,4 +3,5 @@ export {
   DEFAULT_REGION_ID, findRegion, REGION_ID, REGION_VARIABLES, regionsConfigOf, regionsEnv, regionVariable,
   type Region, type RegionFallbacks, type RegionHost, type RegionsConfig, type RegionVariableSuffix,
 } from './config.ts';
-export { assertSameRegion, regionOf, ResidencyError, type RegionClaims, type ResidencyReason } from './residency.ts';
+export { assertSameRegion, logRefusal, regionOf, ResidencyError, type RegionClaims, type ResidencyReason } from './residency.ts';
+export { createRegionPorts, singleRegionPorts, type EdgeRegionStores, type RegionPorts, type RegionStores } from './ports.ts';

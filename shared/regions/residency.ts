@@ -65,7 +65,8 @@ export function assertSameRegion(actorRegion: string, dataRegion: string, what: 
   throw err;
 }
 
-function logRefusal(err: ResidencyError, log: Logger | undefined, subject: string | undefined): void {
+/** Writes the one `residency.refused` line for a refusal (for guards built on this module). */
+export function logRefusal(err: ResidencyError, log: Logger | undefined, subject?: string): void {
   log?.warn('residency.refused', {
     event: 'residency.refused', reason: err.reason, actorRegion: err.actorRegion, dataRegion: err.dataRegion, what: err.what,
     ...(subject ? { subject } : {}),

@@ -28,7 +28,13 @@ export interface BuiltReport {
 
 /** Worker side: builds one report from ClickHouse (and the CRM) and stores it under the current version. */
 export interface ReportBuilder {
-  build(userId: string, period: ReportPeriod): Promise<BuiltReport>;
+  /**
+   * Builds from and stores into `region` (the owner's: data residency); without one, the builder
+   * finds the owner's region itself ({@link ReportBuilder.locate}).
+   */
+  build(userId: string, period: ReportPeriod, region?: string): Promise<BuiltReport>;
+  /** The region whose CRM holds this subject, `null` when none does (the implicit region holds everyone). */
+  locate?(userId: string): Promise<string | null>;
 }
 
 /** A report as the edge serves it. */

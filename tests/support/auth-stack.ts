@@ -24,7 +24,7 @@ import type { RunningService } from '../../infra/dev/services/types.ts';
 import { startUpstashGateway } from '../../infra/gateway/upstash-gateway.ts';
 import { startDevIdp, type DevIdp } from '../../infra/idp/server.ts';
 import type { EdgeAuthConfig } from '../../shared/config.ts';
-import { createLogger } from '../../shared/log.ts';
+import { createLogger, type Logger } from '../../shared/log.ts';
 import type { ObjectStore } from '../../shared/ports/index.ts';
 import { createWorkerApp } from '../../workers/app.ts';
 import { createJwtAuthenticator } from '../../workers/auth/verify-jwt.ts';
@@ -32,7 +32,7 @@ import { CookieClient, type Seen } from './cookie-client.ts';
 
 export const CLIENT_ID = 'bionic-edge';
 export const AUDIENCE = 'bionic-worker-api';
-const log = createLogger({ level: process.env.TEST_LOG_LEVEL as 'debug' | undefined ?? 'silent' });
+const quietLog = createLogger({ level: process.env.TEST_LOG_LEVEL as 'debug' | undefined ?? 'silent' });
 // Sign-in tests never touch reports; the edge only pings its object store for /health.
 const objectStore = { ping: async () => {} } as unknown as ObjectStore;
 
@@ -69,10 +69,15 @@ export interface AuthStackOptions {
   cookieSecure?: boolean;
   /** Further edge origins to register at the provider (an edge run as its own process). */
   extraEdgeUrls?: string[];
+  /** The edge's and worker's logger (default: silent unless TEST_LOG_LEVEL); the redaction test captures it. */
+  log?: Logger;
+  /** Receives the identity provider's log lines. */
+  idpLog?: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
 export async function startAuthStack(opts: AuthStackOptions = {}): Promise<AuthStack> {
   const dir = await mkdtemp(join(tmpdir(), 'bionic-auth-'));
+  const log = opts.log ?? quietLog;
   const started: RunningService[] = [];
   const servers: Server[] = [];
   try {
@@ -94,7 +99,7 @@ export async function startAuthStack(opts: AuthStackOptions = {}): Promise<AuthS
         redirectUris: [edgeUrl, ...(opts.extraEdgeUrls ?? [])].map((u) => `${u}/auth/callback`),
         postLogoutRedirectUris: [edgeUrl, ...(opts.extraEdgeUrls ?? [])].map((u) => `${u}/auth/logged-out`),
       }],
-      audience: AUDIENCE, maxPasswordFailures: opts.maxPasswordFailures, accessTokenTtlSeconds: opts.accessTokenTtlSeconds,
+      audience: AUDIENCE, maxPasswordFailures: opts.maxPasswordFailures, accessTokenTtlSeconds: opts.accessTokenTtlSeconds, log: opts.idpLog,
     });
     started.push(idp);
 

@@ -6,23 +6,35 @@
  *
  * A report is rendered completely in memory and written with one PUT, which the object store
  * applies atomically: a failure leaves no partial object behind, only a clear UNAVAILABLE error.
+ *
+ * Data residency: a report is built from its owner's region's CRM and stored in that region's
+ * bucket. The caller names the region (the worker-verified identity's, router/routers/reports-builder.ts);
+ * the ETL's pre-building lets the builder find it ({@link createSubjectLocator}).
  */
 import type { Logger } from '../../shared/log.ts';
 import { opsEvents } from '../../shared/metrics/events.ts';
 import type { Kv, ObjectStore, Olap } from '../../shared/ports/index.ts';
 import type { OltpQueryable } from '../../shared/ports/oltp.ts';
+import { singleRegionPorts, type EdgeRegionStores, type RegionPorts } from '../../shared/regions/ports.ts';
+import { createSubjectLocator } from '../regions/locate.ts';
 import { isValidUserId, readReportVersion, reportObjectKey } from '../../shared/reports/keys.ts';
 import { parsePeriod, type ReportPeriod } from '../../shared/reports/period.ts';
 import { ReportsError, type BuiltReport, type ReportBuilder } from '../../shared/reports/ports.ts';
-import { createModelLookup } from './models.ts';
+import { createModelLookup, type ModelLookup } from './models.ts';
 import { queryReportRows } from './query.ts';
 import { renderReport } from './render.ts';
 
+/** What the builder uses of a region: its bucket, and its CRM for prosthesis models when ClickHouse has no CRM replicas. */
+export type BuilderRegionStores = EdgeRegionStores & { crm?: OltpQueryable };
+
 export interface ReportBuilderDeps {
   olap: Olap;
-  objectStore: ObjectStore;
   kv: Kv;
-  /** The CRM database, for prosthesis models when ClickHouse has no CRM replicas. */
+  /** Each region's stores; absent: one implicit region on `objectStore` and `crm`. */
+  regions?: RegionPorts<BuilderRegionStores>;
+  /** The implicit region's bucket (single-region hosts, tests, benchmarks); required without `regions`. */
+  objectStore?: ObjectStore;
+  /** The implicit region's CRM. */
   crm?: OltpQueryable;
   log: Logger;
   now?: () => number;
@@ -48,11 +60,24 @@ async function dependency<T>(what: string, fn: () => Promise<T>): Promise<T> {
 
 export function createReportBuilder(deps: ReportBuilderDeps): WorkerReportBuilder {
   const now = deps.now ?? Date.now;
-  const models = createModelLookup({ olap: deps.olap, crm: deps.crm, log: deps.log, now });
+  if (!deps.regions && !deps.objectStore) throw new Error('createReportBuilder: give regions or an objectStore');
+  const regions = deps.regions ?? singleRegionPorts<BuilderRegionStores>({ reports: deps.objectStore!, crm: deps.crm });
+  const locator = createSubjectLocator(regions, now);
+  const lookups = new Map<string, ModelLookup>();
+  const modelsOf = (r: BuilderRegionStores) => {
+    let lookup = lookups.get(r.id);
+    if (!lookup) lookups.set(r.id, lookup = createModelLookup({ olap: deps.olap, crm: r.crm, log: deps.log, now }));
+    return lookup;
+  };
+  const locate = (userId: string) => dependency('CRM', () => locator(userId));
 
-  async function build(userId: string, period: ReportPeriod): Promise<BuiltReport> {
+  async function build(userId: string, period: ReportPeriod, regionId?: string): Promise<BuiltReport> {
     if (!isValidUserId(userId)) throw new ReportsError('BAD_REQUEST', 'Not a valid user id');
     const started = performance.now();
+    const id = regionId ?? await locate(userId);
+    if (!id) throw new ReportsError('NOT_FOUND', 'No customer with this id in any region');
+    const region = regions.get(id, deps.log);
+    const models = modelsOf(region);
     const version = await dependency('key-value store', () => readReportVersion(deps.kv, userId, now()));
     const rows = await dependency('analytics database', () => queryReportRows(deps.olap, userId, period));
     const chips = await dependency('CRM', () => models(rows.devices.map((d) => d.chip_id)));
@@ -60,13 +85,14 @@ export function createReportBuilder(deps: ReportBuilderDeps): WorkerReportBuilde
     const body = JSON.stringify(report);
     const key = reportObjectKey(userId, version, period.id);
     const { etag } = await dependency('report storage', () =>
-      deps.objectStore.put(key, body, { contentType: 'application/json', metadata: { 'report-version': String(version) } }));
-    deps.log.info('report built', { key, bytes: body.length, days: report.totals.daysWithData, ms: Math.round(performance.now() - started) });
+      region.reports.put(key, body, { contentType: 'application/json', metadata: { 'report-version': String(version) } }));
+    deps.log.info('report built', { key, region: region.id, bytes: body.length, days: report.totals.daysWithData, ms: Math.round(performance.now() - started) });
     return { key, version, etag, body };
   }
 
   return {
     build,
+    locate,
     async prebuild(userIds, periods = ['day', 'week', 'month']) {
       let built = 0;
       let failed = 0;

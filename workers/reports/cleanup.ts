@@ -12,7 +12,8 @@ import type { Kv, ObjectStore } from '../../shared/ports/index.ts';
 import { parseReportKey, REPORTS_PREFIX, reportVersionKey } from '../../shared/reports/keys.ts';
 
 export interface CleanupDeps {
-  objectStore: ObjectStore;
+  /** The report bucket(s) to clean: one per region (data residency). */
+  objectStore: ObjectStore | readonly ObjectStore[];
   kv: Kv;
   log: Logger;
   /** Non-current objects younger than this stay. */
@@ -40,8 +41,9 @@ export async function cleanupOldReports(deps: CleanupDeps): Promise<CleanupResul
   let deleted = 0;
   // Listings come in key order, so one user's objects are adjacent: remember one version at a time.
   let user = null as { id: string; current: number | null } | null;
+  const stores = Array.isArray(deps.objectStore) ? deps.objectStore as readonly ObjectStore[] : [deps.objectStore as ObjectStore];
   try {
-    for await (const o of deps.objectStore.list(REPORTS_PREFIX)) {
+    for (const store of stores) for await (const o of store.list(REPORTS_PREFIX)) {
       scanned += 1;
       const k = parseReportKey(o.key);
       if (!k) continue;
@@ -52,7 +54,7 @@ export async function cleanupOldReports(deps: CleanupDeps): Promise<CleanupResul
       // No version in KV: the next reader seeds a newer one, so every stored version is stale.
       const stale = user.current === null || k.version < user.current;
       if (stale && o.lastModified.getTime() < cutoff) {
-        await deps.objectStore.delete(o.key);
+        await store.delete(o.key);
         deleted += 1;
       }
     }
