@@ -28,10 +28,13 @@ import { createNotificationFeed, type NotificationFeedOptions } from '../shared/
 import { notificationRoutes } from './notifications/routes.tsx';
 import { telemetryRoutes } from './telemetry/routes.ts';
 import type { TelemetryConfig } from '../shared/telemetry/config.ts';
+import type { EdgeRegionStores, RegionPorts } from '../shared/regions/ports.ts';
 
 export interface EdgeDeps {
   kv: Kv;
   objectStore: ObjectStore;
+  /** Each region's report bucket (data residency, edge/regions.ts); absent: the one implicit region on `objectStore`. */
+  regions?: RegionPorts<EdgeRegionStores>;
   log: Logger;
   /** Base URL of the worker pool (its `/trpc` and `/ready`). */
   workerUrl: string;
@@ -120,7 +123,7 @@ export function createEdgeApp(deps: EdgeDeps): Hono<EdgeEnv> {
         router: edgeRouter,
         createContext: () => ({
           requestId: c.get('requestId'), identity: c.get('identity'), log: c.get('log'),
-          ports: { kv: deps.kv, objectStore: deps.objectStore, reports: reports.forRequest(c), notifications }, health, host: 'edge', metrics,
+          ports: { kv: deps.kv, objectStore: deps.objectStore, reports: reports.forRequest(c), notifications, regions: reports.regions }, health, host: 'edge', metrics,
         }),
       });
     }

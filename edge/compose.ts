@@ -10,6 +10,7 @@ import { createEdgeApp } from './app.ts';
 import { createUpstashKv } from './adapters/kv-upstash.ts';
 import { createLifecycle, type Lifecycle } from './middleware/lifecycle.ts';
 import { createS3ObjectStore } from './adapters/object-store-s3.ts';
+import { createEdgeRegions } from './regions.ts';
 
 export interface EdgeRuntime {
   /** The socket's remote address on this runtime (Node: @hono/node-server/conninfo, Deno: hono/deno). */
@@ -23,9 +24,11 @@ export function composeEdge(config: EdgeConfig, runtime: EdgeRuntime = {}) {
   if (!config.auth) log.warn('sign-in is disabled: OIDC_ISSUER is not set, every caller is anonymous');
   const header = config.clientIpHeader;
   const lifecycle: Lifecycle = createLifecycle({ closeConnections: runtime.closeConnectionsOnDrain });
+  const objectStore = createS3ObjectStore(config.objectStore);
   const app = createEdgeApp({
     kv: createUpstashKv(config.kv),
-    objectStore: createS3ObjectStore(config.objectStore),
+    objectStore,
+    regions: createEdgeRegions(config, objectStore),
     workerUrl: config.workerUrl,
     log,
     auth: config.auth,

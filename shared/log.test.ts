@@ -33,6 +33,13 @@ describe('logs', () => {
     expect(rec.err.message).toBe('bad [REDACTED]');
   });
 
+  it('redacts OAuth parameters in URLs and session cookies in header text', () => {
+    const out = redact('GET /auth/callback?code=abc123secret&state=st4te&iss=x; cookie: __Host-session=c00kie; other=1 refresh_token=r3fresh&grant_type=refresh_token') as string;
+    for (const leaked of ['abc123secret', 'st4te', 'c00kie', 'r3fresh']) expect(out).not.toContain(leaked);
+    expect(out).toContain('iss=x');
+    expect(out).toContain('other=1');
+  });
+
   it('leaves ordinary values alone', () => {
     expect(redact({ user: 'user1', count: 3, ok: true, list: ['a'] })).toEqual({ user: 'user1', count: 3, ok: true, list: ['a'] });
   });

@@ -21,6 +21,10 @@ const SECRET_TEXT: [RegExp, string][] = [
   [/\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g, '[REDACTED]'], // JWTs
   [/(\/\/[^:/@\s]+:)[^@\s]+@/g, '$1[REDACTED]@'], // credentials in URLs
   [/\b(password|passwd|secret|token|api[_-]?key|code_verifier)=([^\s&"]+)/gi, '$1=[REDACTED]'], // key=value pairs
+  // OAuth parameters in URLs and form bodies (an authorization code is a credential until exchanged).
+  [/((?:^|[?&\s])(?:code|state|access_token|refresh_token|id_token|client_secret|id_token_hint|logout_hint)=)[^\s&"#]+/gi, '$1[REDACTED]'],
+  // Session cookies in Cookie / Set-Cookie text.
+  [/\b(__Host-[A-Za-z0-9_-]+|session)=([^;\s"]+)/g, '$1=[REDACTED]'],
 ];
 
 /** Returns a copy of `value` with secrets replaced by `[REDACTED]`. */

@@ -84,7 +84,7 @@ export async function startWorker(config: WorkerConfig) {
     metrics, metricsToken: config.ops.metricsToken, lifecycle });
   addWorkerCollectors(metrics.registry, { cdc, bus, groups: bus.consumerGroups, platform: oltp.platform.sql, log });
   // Device uploads forwarded by the edge (edge/telemetry): verified again, stored in one transaction.
-  app.route('/internal/telemetry', ingestRoutes({ config: config.telemetry, telemetry: oltp.telemetry, kv }));
+  app.route('/internal/telemetry', ingestRoutes({ config: config.telemetry, telemetry: oltp.telemetry, regions: regions.ports, kv }));
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
     const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => {
       log.notice('worker listening', { url: `http://${config.host}:${info.port}` });

@@ -18,6 +18,9 @@ export function createUpstashKv(cfg: { url: string; token: string }): Kv & { red
     token: cfg.token,
     // Values are opaque strings to the port; parsing "123" into a number would change them.
     automaticDeserialization: false,
+    // Every value is text the platform wrote (JSON, numbers, ids), so plain JSON strings carry it
+    // exactly; base64 (the client's default, for binary values) cost both ends CPU on every call.
+    responseEncoding: false,
     enableTelemetry: false,
   });
   const scripts = new Map<string, ReturnType<Redis['createScript']>>();

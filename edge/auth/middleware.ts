@@ -25,7 +25,21 @@ export type AuthVariables = {
   session: Session | null;
   /** True when the access token is due but could not be refreshed just now. */
   sessionStale: boolean;
+  /** `X-RateLimit-*` headers not yet on the response (see {@link takeRateLimitHeaders}). */
+  rateLimitHeaders: Record<string, string> | null;
 };
+
+/**
+ * Hands the request's `X-RateLimit-*` headers to a handler that builds its Response itself, so
+ * they go into that Response's own header record: adding them afterwards makes the runtime copy
+ * every header of a response it could otherwise write as it is (hot routes: cached reports).
+ */
+export function takeRateLimitHeaders(c: Context): Record<string, string> {
+  const ctx = c as Context<{ Variables: Pick<AuthVariables, 'rateLimitHeaders'> }>;
+  const headers = ctx.get('rateLimitHeaders') ?? {};
+  ctx.set('rateLimitHeaders', null);
+  return headers;
+}
 
 export interface AuthMiddlewareOptions {
   sessions: SessionStore | null;
@@ -44,6 +58,7 @@ export const authMiddleware = (opts: AuthMiddlewareOptions): MiddlewareHandler<{
     c.set('identity', null);
     c.set('session', null);
     c.set('sessionStale', false);
+    c.set('rateLimitHeaders', null);
     if (UNLIMITED_PATHS.has(c.req.path)) return next();
     const log = c.get('log');
     const signIn = SIGN_IN_PATHS.has(c.req.path);
@@ -108,8 +123,9 @@ export const authMiddleware = (opts: AuthMiddlewareOptions): MiddlewareHandler<{
     }
     c.set('session', session);
     c.set('identity', session?.identity ?? null);
+    c.set('rateLimitHeaders', decision ? headers : null);
     await next();
-    if (decision) {
+    if (c.get('rateLimitHeaders')) {
       // Responses built from a fetch() may have immutable headers; copy once when needed.
       try { for (const [k, v] of Object.entries(headers)) c.res.headers.set(k, v); } catch {
         c.res = new Response(c.res.body, c.res);

@@ -2,6 +2,10 @@
  * Reports at the edge, assembled from the edge's ports: delivery (version → LRU → object store →
  * single-flight build), signed links, and the routes. `createEdgeApp` mounts `routes` and puts
  * `forRequest(c)` into the tRPC context as `ports.reports`. See README "Reports".
+ *
+ * Data residency: each region has its own delivery (bucket, in-process cache, single-flight
+ * builds); a request is served by its signed-in user's region's, and download links name the
+ * region they were minted in. See README "Data residency".
  */
 import type { Context } from 'hono';
 import type { Identity } from '../../router/context.ts';
@@ -10,6 +14,8 @@ import type { Logger } from '../../shared/log.ts';
 import type { Kv, ObjectStore } from '../../shared/ports/index.ts';
 import { DEFAULT_REPORTS_EDGE_CONFIG, type ReportsEdgeConfig } from '../../shared/reports/config.ts';
 import { ReportsError, type ReportDelivery } from '../../shared/reports/ports.ts';
+import { ResidencyError } from '../../shared/regions/residency.ts';
+import { singleRegionPorts, type EdgeRegionStores, type RegionPorts } from '../../shared/regions/ports.ts';
 import type { Session, SessionStore } from '../auth/session-store.ts';
 import { createBuilderClient, type BuildReport } from './builder-client.ts';
 import { createReportDelivery } from './delivery.ts';
@@ -18,7 +24,10 @@ import { reportRoutes } from './routes.tsx';
 
 export interface EdgeReportsOptions {
   kv: Kv;
+  /** The implicit region's bucket, used when `regions` is absent. */
   objectStore: ObjectStore;
+  /** Each region's report bucket (data residency). */
+  regions?: RegionPorts<EdgeRegionStores>;
   log: Logger;
   workerUrl: string;
   fetch?: typeof fetch;
@@ -37,10 +46,12 @@ type ReqVars = { Variables: { identity: Identity | null; session: Session | null
 export function createEdgeReports(opts: EdgeReportsOptions, auth: { sessions: SessionStore | null }) {
   const settings = opts.reports ?? DEFAULT_REPORTS_EDGE_CONFIG;
   const now = opts.now ?? (() => Math.floor(Date.now() / 1000));
-  const delivery = createReportDelivery({
-    kv: opts.kv, objectStore: opts.objectStore, log: opts.log, settings, nowMs: () => now() * 1000,
-    build: opts.build ?? createBuilderClient({ workerUrl: opts.workerUrl, fetch: opts.fetch }),
-  });
+  const regions = opts.regions ?? singleRegionPorts<EdgeRegionStores>({ reports: opts.objectStore });
+  const build = opts.build ?? createBuilderClient({ workerUrl: opts.workerUrl, fetch: opts.fetch });
+  const deliveries = new Map(regions.all().map((r) => [r.id, {
+    store: r.reports,
+    core: createReportDelivery({ kv: opts.kv, objectStore: r.reports, log: opts.log, settings, nowMs: () => now() * 1000, build }),
+  }] as const));
   const signer = settings.linkMode === 'edge' && opts.auth ? createLinkSigner(opts.auth.sessionKeys, now) : null;
 
   async function accessToken(c: Context<ReqVars>): Promise<string | null> {
@@ -52,20 +63,32 @@ export function createEdgeReports(opts: EdgeReportsOptions, auth: { sessions: Se
   function forRequest(c: Context): ReportDelivery {
     const ctx = c as Context<ReqVars>;
     const scope = { accessToken: () => accessToken(ctx), requestId: ctx.get('requestId'), log: ctx.get('log') };
+    // The signed-in user's region serves every read of this request, whoever's report it is: a
+    // privileged reader's request for a user of another region is refused by the builder.
+    const regional = () => {
+      try {
+        const id = regions.forIdentity(ctx.get('identity') ?? {}, ctx.get('log')).id;
+        return { id, ...deliveries.get(id)! };
+      } catch (err) {
+        if (err instanceof ResidencyError) throw new ReportsError('FORBIDDEN', err.message, { cause: err });
+        throw err;
+      }
+    };
     return {
-      list: (owner) => delivery.list(owner),
-      get: (owner, period) => delivery.get(owner, period, scope),
+      list: async (owner) => regional().core.list(owner),
+      get: async (owner, period) => regional().core.get(owner, period, scope),
       async link(owner, period) {
-        const served = await delivery.get(owner, period, scope);
+        const region = regional();
+        const served = await region.core.get(owner, period, scope);
         if (settings.linkMode === 'store') {
           let url: string;
-          try { url = await opts.objectStore.signedUrl(served.key, settings.linkTtlSeconds); } catch (err) {
+          try { url = await region.store.signedUrl(served.key, settings.linkTtlSeconds); } catch (err) {
             throw new ReportsError('UNAVAILABLE', 'Report storage is unavailable; please retry shortly', { cause: err });
           }
           return { url, expiresAt: new Date((now() + settings.linkTtlSeconds) * 1000).toISOString() };
         }
         if (!signer) throw new ReportsError('NOT_FOUND', 'Download links are not enabled');
-        const { token, expiresAt } = await signer.sign(served.key, settings.linkTtlSeconds);
+        const { token, expiresAt } = await signer.sign(served.key, settings.linkTtlSeconds, region.id);
         return { url: new URL(`/reports/files/${token}`, opts.publicUrl ?? c.req.url).href, expiresAt: new Date(expiresAt * 1000).toISOString() };
       },
       audit(entry) {
@@ -78,8 +101,8 @@ export function createEdgeReports(opts: EdgeReportsOptions, auth: { sessions: Se
     };
   }
 
-  const routes = reportRoutes({ delivery: forRequest, objectStore: opts.objectStore, signer, now });
-  return { routes, forRequest, delivery };
+  const routes = reportRoutes({ delivery: forRequest, regions, signer, now });
+  return { routes, forRequest, deliveries, regions };
 }
 
 export type EdgeReports = ReturnType<typeof createEdgeReports>;

@@ -3,15 +3,16 @@
  * where the payload names the exact object key and an expiry, and the MAC is HMAC-SHA-256 under a
  * key derived (HKDF) from the session key ring — so links rotate with the ring and need no secret
  * of their own. A link opens one object until it expires; changing the key inside breaks the MAC,
- * so it can never be turned into a link to another user's report.
+ * so it can never be turned into a link to another user's report. The payload also names the
+ * region whose bucket holds the object (data residency: edge/reports/routes.tsx checks it).
  */
 import { base64url } from 'jose';
 import { decodeBase64, type KeyRingEntry } from '../auth/seal.ts';
 
-export type LinkCheck = { ok: true; key: string; expiresAt: number } | { ok: false; reason: 'invalid' | 'expired' };
+export type LinkCheck = { ok: true; key: string; expiresAt: number; region?: string } | { ok: false; reason: 'invalid' | 'expired' };
 
 export interface LinkSigner {
-  sign(key: string, ttlSeconds: number): Promise<{ token: string; expiresAt: number }>;
+  sign(key: string, ttlSeconds: number, region?: string): Promise<{ token: string; expiresAt: number }>;
   verify(token: string): Promise<LinkCheck>;
 }
 
@@ -37,9 +38,9 @@ export function createLinkSigner(entries: KeyRingEntry[], now: () => number): Li
   })());
 
   return {
-    async sign(key, ttlSeconds) {
+    async sign(key, ttlSeconds, region) {
       const expiresAt = now() + ttlSeconds;
-      const payload = base64url.encode(JSON.stringify({ k: key, e: expiresAt }));
+      const payload = base64url.encode(JSON.stringify({ k: key, e: expiresAt, ...(region ? { r: region } : {}) }));
       const mac = await crypto.subtle.sign('HMAC', (await macKeys()).get(signKid)!, enc.encode(`${signKid}.${payload}`));
       return { token: `${signKid}.${payload}.${base64url.encode(new Uint8Array(mac))}`, expiresAt };
     },
@@ -50,7 +51,7 @@ export function createLinkSigner(entries: KeyRingEntry[], now: () => number): Li
       const cryptoKey = (await macKeys()).get(kid);
       if (!cryptoKey) return { ok: false, reason: 'invalid' };
       let macBytes: Uint8Array;
-      let claims: { k?: unknown; e?: unknown };
+      let claims: { k?: unknown; e?: unknown; r?: unknown };
       try {
         macBytes = base64url.decode(mac);
         // WebCrypto's verify compares in constant time.
@@ -59,9 +60,9 @@ export function createLinkSigner(entries: KeyRingEntry[], now: () => number): Li
       } catch {
         return { ok: false, reason: 'invalid' };
       }
-      if (typeof claims.k !== 'string' || typeof claims.e !== 'number') return { ok: false, reason: 'invalid' };
+      if (typeof claims.k !== 'string' || typeof claims.e !== 'number' || (claims.r !== undefined && typeof claims.r !== 'string')) return { ok: false, reason: 'invalid' };
       if (claims.e <= now()) return { ok: false, reason: 'expired' };
-      return { ok: true, key: claims.k, expiresAt: claims.e };
+      return { ok: true, key: claims.k, expiresAt: claims.e, ...(claims.r ? { region: claims.r } : {}) };
     },
   };
 }

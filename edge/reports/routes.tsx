@@ -9,11 +9,13 @@ import { appRouter } from '../../router/root.ts';
 import { procedurePaths, TRPCError, trpcErrorResponse } from '../../router/http.ts';
 import type { Identity } from '../../router/context.ts';
 import type { Logger } from '../../shared/log.ts';
-import type { ObjectStore } from '../../shared/ports/index.ts';
+import type { EdgeRegionStores, RegionPorts } from '../../shared/regions/ports.ts';
+import { assertSameRegion, regionOf, ResidencyError } from '../../shared/regions/residency.ts';
 import { csvFileName, reportToCsv } from '../../shared/reports/csv.ts';
 import { parseReportKey } from '../../shared/reports/keys.ts';
 import { parsePeriod, rangePeriod, utcToday, type ReportPeriod } from '../../shared/reports/period.ts';
 import { ReportsError, type ReportDelivery } from '../../shared/reports/ports.ts';
+import { takeRateLimitHeaders } from '../auth/middleware.ts';
 import { ErrorPage, ReportListPage, ReportPage, SignInPage } from '../ui/pages.tsx';
 import { conditional, PRIVATE_REVALIDATE, STATUS } from './http.ts';
 import type { LinkSigner } from './links.ts';
@@ -22,7 +24,8 @@ type Env = { Variables: { identity: Identity | null; log: Logger } };
 
 export interface ReportRoutesOptions {
   delivery: (c: Context) => ReportDelivery;
-  objectStore: ObjectStore;
+  /** Each region's report bucket: a download link names its region. */
+  regions: RegionPorts<EdgeRegionStores>;
   /** Edge-signed download links; null when links are served by the object store or disabled. */
   signer: LinkSigner | null;
   /** Edge clock, epoch seconds. */
@@ -77,8 +80,13 @@ export function reportRoutes(opts: ReportRoutesOptions) {
       const expired = check.reason === 'expired';
       return c.json({ error: { code: expired ? 'EXPIRED' : 'FORBIDDEN', message: expired ? 'This download link has expired' : 'This download link is not valid' } }, expired ? 410 : 403);
     }
+    let store;
+    try { store = linkStore(c, check.region); } catch (err) {
+      if (!(err instanceof ResidencyError)) throw err;
+      return c.json({ error: { code: 'FORBIDDEN', message: err.message } }, 403);
+    }
     let stored;
-    try { stored = await opts.objectStore.get(check.key); } catch {
+    try { stored = await store.get(check.key); } catch {
       return c.json({ error: { code: 'SERVICE_UNAVAILABLE', message: 'Report storage is unavailable; please retry shortly' } }, 503, { 'retry-after': '5' });
     }
     if (!stored) return c.json({ error: { code: 'NOT_FOUND', message: 'This report is no longer stored' } }, 404);
@@ -103,7 +111,9 @@ export function reportRoutes(opts: ReportRoutesOptions) {
       const delivery = opts.delivery(c);
       const served = await delivery.get(identity.userId, period);
       const version = { 'x-report-version': String(served.version) };
-      if (format === 'json') return conditional(c.req.raw, `"${served.etag}"`, served.body as Uint8Array<ArrayBuffer>, { 'content-type': 'application/json; charset=utf-8', ...version });
+      if (format === 'json') {
+        return conditional(c.req.raw, `"${served.etag}"`, served.body as Uint8Array<ArrayBuffer>, { 'content-type': 'application/json; charset=utf-8', ...version, ...takeRateLimitHeaders(c) });
+      }
       const report = served.report();
       if (format === 'csv') {
         return conditional(c.req.raw, `"csv-${served.etag}"`, reportToCsv(report), {
@@ -116,6 +126,20 @@ export function reportRoutes(opts: ReportRoutesOptions) {
       return c.html(<ReportPage username={identity.username} report={report} link={link} />);
     }, format);
   });
+
+  /**
+   * The bucket a link's object is in: the link's region. A signed-in reader must be of that region
+   * (a link never carries a report across regions); links minted before regions existed name none
+   * and are only good on the implicit region.
+   */
+  function linkStore(c: Context<Env>, linkRegion: string | undefined) {
+    const { config } = opts.regions;
+    const region = linkRegion ?? (config.implicit ? config.regions[0]!.id : undefined);
+    if (!region) throw new ResidencyError('NO_REGION', null, null, 'report link');
+    const identity = c.get('identity');
+    if (identity) assertSameRegion(regionOf(identity, config, c.get('log')), region, 'report', c.get('log'), identity.userId);
+    return opts.regions.get(region, c.get('log')).reports;
+  }
 
   return app;
 }

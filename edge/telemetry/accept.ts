@@ -8,6 +8,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { parseBatch, type BatchIssue, type DeviceBatch } from '../../shared/telemetry/batch.ts';
 import { DeviceAuthError, type DeviceVerifier } from '../../shared/telemetry/device-auth.ts';
 import type { Kv } from '../../shared/ports/kv.ts';
+import { REGION_ID } from '../../shared/regions/config.ts';
 
 export type IngestErrorCode =
   | 'BAD_REQUEST' | 'UNAUTHORIZED' | 'FORBIDDEN' | 'NOT_FOUND' | 'CONFLICT' | 'PAYLOAD_TOO_LARGE'
@@ -31,7 +32,8 @@ export const revokedKey = (chipId: string) => `telemetry:revoked:${chipId}`;
 export const limitBody = (maxBytes: number): MiddlewareHandler =>
   bodyLimit({ maxSize: maxBytes, onError: (c) => ingestError(c, 'PAYLOAD_TOO_LARGE', `batch exceeds ${maxBytes} bytes; send fewer readings per batch`) });
 
-export interface AcceptedBatch { chipId: string; kid: string; body: Uint8Array; batch: DeviceBatch }
+/** `region`: the region the upload path names (region-bound devices, data residency); absent on the plain path. */
+export interface AcceptedBatch { chipId: string; region?: string; kid: string; body: Uint8Array; batch: DeviceBatch }
 
 export interface AcceptOptions {
   verify: DeviceVerifier;
@@ -43,6 +45,8 @@ export interface AcceptOptions {
 /** Runs the checks in order of cost; returns the batch or the error response to send. */
 export async function acceptUpload(c: Context, opts: AcceptOptions): Promise<AcceptedBatch | Response> {
   const chipId = c.req.param('chipId') ?? '';
+  const region = c.req.param('region');
+  if (region !== undefined && !REGION_ID.test(region)) return ingestError(c, 'NOT_FOUND', 'no such region');
   if (!/^application\/json\s*(;|$)/i.test(c.req.header('content-type') ?? '')) {
     return ingestError(c, 'UNSUPPORTED_MEDIA_TYPE', 'content-type must be application/json');
   }
@@ -50,7 +54,7 @@ export async function acceptUpload(c: Context, opts: AcceptOptions): Promise<Acc
   let kid: string;
   try {
     // Authenticate before parsing: unauthenticated bytes are never interpreted.
-    kid = await opts.verify(chipId, c.req.raw.headers, body);
+    kid = await opts.verify(chipId, c.req.raw.headers, body, region);
   } catch (err) {
     if (!(err instanceof DeviceAuthError)) throw err;
     if (err.reason === 'bad-chip-id') return ingestError(c, 'NOT_FOUND', err.message);
@@ -69,5 +73,5 @@ export async function acceptUpload(c: Context, opts: AcceptOptions): Promise<Acc
     }
     if (revoked !== null) return ingestError(c, 'FORBIDDEN', 'this device has been revoked');
   }
-  return { chipId, kid, body, batch: parsed.batch };
+  return { chipId, ...(region ? { region } : {}), kid, body, batch: parsed.batch };
 }

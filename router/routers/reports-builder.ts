@@ -3,10 +3,15 @@
  * The edge calls it on a cache miss with the reader's own bearer token, so the worker checks for
  * itself whose report this may be: the caller's own, or anyone's for `ml_engineer` / `admin`
  * (audit-logged). The edge never forwards this domain from clients (edge/reports/routes.ts).
+ *
+ * Data residency: the report is built from and stored in the caller's region (their verified
+ * `region` claim). A privileged caller may build another user's report only when that user lives
+ * in the caller's own region; otherwise the call is refused and logged (`residency.refused`).
  */
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import { parsePeriod, periodInput } from '../../shared/reports/period.ts';
+import { assertSameRegion, regionOf } from '../../shared/regions/residency.ts';
 import { authedProcedure, router } from '../trpc.ts';
 import { reportsCall } from './reports-errors.ts';
 
@@ -30,7 +35,14 @@ export const reportsBuilderRouter = router({
           actorRoles: ctx.identity.roles, owner: input.userId, period: period.id,
         });
       }
-      const built = await reportsCall(() => builder.build(input.userId, period));
+      const regions = ctx.ports.regions;
+      const region = regions ? regionOf(ctx.identity, regions.config, ctx.log) : undefined;
+      if (region && !own && builder.locate) {
+        const owner = await reportsCall(() => builder.locate!(input.userId));
+        if (!owner) throw new TRPCError({ code: 'NOT_FOUND', message: 'No customer with this id' });
+        assertSameRegion(region, owner, 'report', ctx.log, input.userId);
+      }
+      const built = await reportsCall(() => builder.build(input.userId, period, region));
       return { key: built.key, version: built.version, etag: built.etag, body: built.body };
     }),
 });

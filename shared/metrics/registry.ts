@@ -8,13 +8,13 @@ export type Labels = Record<string, string | number>;
 
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
-export interface MetricOptions<L extends string = string> {
+export interface MetricOptions<L extends string = string, M = unknown> {
   name: string;
   help: string;
   labelNames?: readonly L[];
   registers?: Registry[];
-  /** Called before each render (gauges that read state, prom-client style). */
-  collect?: () => void | Promise<void>;
+  /** Called on the metric before each render (gauges that read state, prom-client style). */
+  collect?: (this: M) => void | Promise<void>;
 }
 
 export const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -25,14 +25,17 @@ abstract class Metric<L extends string> {
   readonly labelNames: readonly L[];
   protected readonly series = new Map<string, { labels: Labels; value: number }>();
   abstract readonly type: 'counter' | 'gauge' | 'histogram';
+  /** The options' `collect`, bound to this metric. */
   readonly collect?: () => void | Promise<void>;
 
-  constructor(o: MetricOptions<L>) {
+  // `never`: each subclass's constructor types `this` of its collect callback.
+  constructor(o: MetricOptions<L, never>) {
     if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(o.name)) throw new Error(`invalid metric name: ${o.name}`);
     this.name = o.name;
     this.help = o.help;
     this.labelNames = o.labelNames ?? [];
-    this.collect = o.collect;
+    const collect = o.collect as ((this: unknown) => void | Promise<void>) | undefined;
+    this.collect = collect && (() => collect.call(this));
     for (const r of o.registers ?? []) r.register(this);
   }
 
@@ -51,6 +54,7 @@ abstract class Metric<L extends string> {
 
 export class Counter<L extends string = string> extends Metric<L> {
   readonly type = 'counter';
+  constructor(o: MetricOptions<L, Counter<L>>) { super(o); }
   inc(labels?: Partial<Record<L, string | number>>, value = 1): void {
     if (value < 0) throw new Error(`${this.name}: counters only go up`);
     const [key, clean] = this.keyOf(labels);
@@ -63,6 +67,7 @@ export class Counter<L extends string = string> extends Metric<L> {
 
 export class Gauge<L extends string = string> extends Metric<L> {
   readonly type = 'gauge';
+  constructor(o: MetricOptions<L, Gauge<L>>) { super(o); }
   set(labels: Partial<Record<L, string | number>>, value: number): void {
     const [key, clean] = this.keyOf(labels);
     this.series.set(key, { labels: clean, value });
@@ -75,7 +80,7 @@ export class Histogram<L extends string = string> extends Metric<L> {
   private readonly buckets: number[];
   private readonly hist = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();
 
-  constructor(o: MetricOptions<L> & { buckets?: readonly number[] }) {
+  constructor(o: MetricOptions<L, Histogram<L>> & { buckets?: readonly number[] }) {
     super(o);
     this.buckets = [...(o.buckets ?? DEFAULT_BUCKETS)].sort((a, b) => a - b);
   }

@@ -6,8 +6,8 @@ const ring = [{ kid: 'k2', secret: secret(2) }, { kid: 'k1', secret: secret(1) }
 const body = new TextEncoder().encode('{"batchId":"x"}');
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 
-async function headersFor(chip: string, master: Uint8Array, kid?: string, payload = body) {
-  const h = new Headers({ 'x-device-signature': await signBody(await deriveDeviceKey(master, chip), payload) });
+async function headersFor(chip: string, master: Uint8Array, kid?: string, payload = body, region?: string) {
+  const h = new Headers({ 'x-device-signature': await signBody(await deriveDeviceKey(master, chip, region), payload) });
   if (kid) h.set('x-device-key-id', kid);
   return h;
 }
@@ -35,5 +35,17 @@ describe('device keys and signatures', () => {
     expect(await reason(verify('BP-0001', await headersFor('BP-0001', secret(1), 'k1x'), body))).toBe('unknown-key');
     expect(await reason(verify('BP-0001', new Headers(), body))).toBe('missing-signature');
     expect(await reason(verify('bad/chip', await headersFor('bad/chip', secret(2)), body))).toBe('bad-chip-id');
+  });
+
+  it('binds a region-bound device\'s key to its region: it verifies only on that region\'s path', async () => {
+    const verify = createDeviceVerifier(ring);
+    const reason = (p: Promise<unknown>) => p.then(() => 'accepted', (e: DeviceAuthError) => e.reason);
+    const ru = await headersFor('BP-0001', secret(2), undefined, body, 'ru');
+    expect(hex(await deriveDeviceKey(secret(2), 'BP-0001', 'ru'))).not.toBe(hex(await deriveDeviceKey(secret(2), 'BP-0001', 'eu')));
+    expect(hex(await deriveDeviceKey(secret(2), 'BP-0001', 'ru'))).not.toBe(hex(await deriveDeviceKey(secret(2), 'BP-0001')));
+    expect(await reason(verify('BP-0001', ru, body, 'ru'))).toBe('accepted');
+    expect(await reason(verify('BP-0001', ru, body, 'eu'))).toBe('bad-signature');
+    expect(await reason(verify('BP-0001', ru, body))).toBe('bad-signature');
+    expect(await reason(verify('BP-0001', await headersFor('BP-0001', secret(2)), body, 'ru'))).toBe('bad-signature');
   });
 });

@@ -61,11 +61,12 @@ describe('embedded stack on Node', () => {
     expect(Object.keys(body.dependencies).sort()).toEqual(['kv', 'objectStore', 'worker']);
   });
 
-  it('worker /ready checks the three databases, chDB, KV, the object store and the bus', async () => {
+  it('worker /ready checks the three databases, chDB, KV, the object store, the bus and each region\'s stores', async () => {
     const res = await fetch(`${stack.worker}/ready`);
     const body = await res.json();
     expect(res.status, JSON.stringify(body)).toBe(200);
-    expect(Object.keys(body.dependencies).sort()).toEqual(['bus', 'crm', 'kv', 'objectStore', 'olap', 'platform', 'telemetry']);
+    const regional = ['ru', 'eu'].flatMap((id) => [`crm_${id}`, `objectStore_${id}`, `telemetry_${id}`]);
+    expect(Object.keys(body.dependencies).sort()).toEqual(['bus', 'crm', 'kv', 'objectStore', 'olap', 'platform', 'telemetry', ...regional].sort());
   });
 
   it('serves the typed router, forwarding worker procedures', async () => {

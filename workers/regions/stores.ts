@@ -28,7 +28,7 @@ export interface WorkerRegions {
 }
 
 export function createWorkerRegions(
-  config: Pick<WorkerConfig, 'regions' | 'objectStore' | 'oltp'>,
+  config: Pick<WorkerConfig, 'regions' | 'objectStore'> & { oltp: { poolMax: number } },
   global: { oltp: { crm: PostgresOltp; telemetry: PostgresOltp }; objectStore: ObjectStore },
 ): WorkerRegions {
   const { implicit } = config.regions;

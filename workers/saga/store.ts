@@ -132,5 +132,6 @@ export async function applyEvents(
   const wanted = { created: rows.filter((r) => r.base === null).length, updated: rows.filter((r) => r.base !== null).length };
   if (counts.created !== wanted.created) throw new SagaConflictError(`${wanted.created - counts.created} saga(s) were registered concurrently`);
   if (counts.updated !== wanted.updated) throw new SagaConflictError(`${wanted.updated - counts.updated} saga(s) changed since they were read`);
+  for (const h of history) if (h.outcome === 'applied') opsEvents.sagaTransition(String(h.from_state ?? 'NONE'), String(h.to_state));
   return summary;
 }

@@ -7,15 +7,19 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createUpstashKv } from '../../edge/adapters/kv-upstash.ts';
 import { revokedKey } from '../../edge/telemetry/accept.ts';
+import { REGION_ID } from '../../shared/regions/config.ts';
 import { telemetryEnvSchema } from '../../shared/telemetry/config.ts';
 import { deriveDeviceKey, isValidChipId, KEY_ID_HEADER, SIGNATURE_HEADER, signBody } from '../../shared/telemetry/device-auth.ts';
 
 const HELP = `Usage: node --import tsx workers/telemetry/device-cli.ts <command> [options]
 
 Commands:
-  key <chipId> [--kid K]        print the device key (base64url) and key id to provision into the
-                                device (default: the first, current key of TELEMETRY_DEVICE_KEYS)
-  sign <chipId> [FILE] [--kid K]
+  key <chipId> [--kid K] [--region R]
+                                print the device key (base64url) and key id to provision into the
+                                device (default: the first, current key of TELEMETRY_DEVICE_KEYS);
+                                --region binds the key to the owner's region (data residency): the
+                                device then posts to /telemetry/v1/regions/R/devices/<chipId>/batches
+  sign <chipId> [FILE] [--kid K] [--region R]
                                 print the headers a device sends for the body in FILE (or stdin),
                                 e.g. to try the endpoint with curl
   revoke <chipId> [--reason R]  refuse the device's uploads from now on (KV; needs
@@ -26,7 +30,7 @@ Environment: TELEMETRY_DEVICE_KEYS (kid:base64key,…); for revoke/unrevoke also
 Exit codes: 0 done, 1 failed, 2 bad usage.`;
 
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { kid: { type: 'string' }, reason: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { kid: { type: 'string' }, region: { type: 'string' }, reason: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
   const [command, chipId, file] = positionals;
   if (values.help || !command) { process.stdout.write(HELP + '\n'); return command || values.help ? 0 : 2; }
   if (!chipId || !isValidChipId(chipId)) { process.stderr.write(`error: a chip id of 4-64 characters [A-Za-z0-9._-] is required\n\n${HELP}\n`); return 2; }
@@ -45,9 +49,11 @@ async function main(argv: string[]): Promise<number> {
   if (!env.success || keys.length === 0) { process.stderr.write(`error: TELEMETRY_DEVICE_KEYS ${env.success ? 'is not set' : env.error.issues[0]?.message}\n`); return 2; }
   const master = values.kid ? keys.find((k) => k.kid === values.kid) : keys[0];
   if (!master) { process.stderr.write(`error: no key id "${values.kid}" in TELEMETRY_DEVICE_KEYS\n`); return 2; }
-  const deviceKey = await deriveDeviceKey(master.secret, chipId);
+  if (values.region !== undefined && !REGION_ID.test(values.region)) { process.stderr.write('error: --region must be a region id (2-16 characters [a-z0-9], starting with a letter)\n'); return 2; }
+  const deviceKey = await deriveDeviceKey(master.secret, chipId, values.region);
   if (command === 'key') {
-    process.stdout.write(`chip id:  ${chipId}\nkey id:   ${master.kid}\nkey:      ${Buffer.from(deviceKey).toString('base64url')}\n`);
+    const region = values.region ? `region:   ${values.region}\npath:     /telemetry/v1/regions/${values.region}/devices/${chipId}/batches\n` : '';
+    process.stdout.write(`chip id:  ${chipId}\n${region}key id:   ${master.kid}\nkey:      ${Buffer.from(deviceKey).toString('base64url')}\n`);
     return 0;
   }
   if (command === 'sign') {
