@@ -57,7 +57,7 @@ export async function startWorker(config: WorkerConfig) {
   const cdc = config.cdc.enabled
     ? await startCdc({ crmUrl: config.oltp.crm, olap, bus, log: log.child({ component: 'cdc' }), options: config.cdc.options, registry: metrics.registry })
     : undefined;
-  const saga = await startSaga({ crm: oltp.crm.sql, platform: oltp.platform.sql, bus, kv, log, config: config.saga });
+  const saga = await startSaga({ crm: oltp.crm.sql, regions: regions.ports, platform: oltp.platform.sql, bus, kv, log, config: config.saga });
   const health = () =>
     checkHealth({
       crm: () => oltp.crm.ping(),

@@ -101,6 +101,10 @@ export interface OrderActor {
   username: string;
   /** Set for callers who may only see their own orders (their customer username). */
   ownOnly?: boolean;
+  /** The caller's region (data residency): only orders and customers of this region's CRM are reachable. */
+  region?: string;
+  /** The caller's subject, for refusal log lines. */
+  userId?: string;
 }
 
 /** What the orders routers need from the workers. */
@@ -112,8 +116,8 @@ export interface OrdersPort {
   list(input: ListOrdersInput, actor: OrderActor): Promise<{ items: OrderView[]; nextCursor: string | null }>;
   /** Optimistic locking: throws {@link OrderError} `CONFLICT` when `version` is stale. */
   update(input: UpdateOrderInput, actor: OrderActor): Promise<OrderView>;
-  /** The saga of an order with its full history; null when the order has none. */
-  saga(orderId: string): Promise<SagaView | null>;
+  /** The saga of an order (of the actor's region) with its full history; null when the order has none. */
+  saga(orderId: string, actor?: OrderActor): Promise<SagaView | null>;
 }
 
 export type OrderErrorCode = 'NOT_FOUND' | 'CONFLICT' | 'BAD_REQUEST';

@@ -30,6 +30,25 @@ olapContract('chDB in-process', async () => {
 });
 
 describe('chDB adapter', () => {
+  it('runs inserts, queries and pings while a long statement is still running', async () => {
+    const olap = await createClickHouseOlap(chdbConfig());
+    try {
+      await olap.command('CREATE TABLE IF NOT EXISTS lanes (n UInt64) ENGINE = MergeTree ORDER BY n');
+      const order: string[] = [];
+      const long = olap.command('INSERT INTO lanes SELECT count() FROM numbers(150000000) WHERE sipHash64(number) % 7 = 1')
+        .then(() => order.push('long'));
+      await olap.insert('lanes', [{ n: 1 }]);
+      const [row] = await olap.query<{ c: string }>('SELECT count() AS c FROM lanes WHERE n = 1');
+      await olap.ping();
+      order.push('short');
+      await long;
+      expect(row!.c).toBe('1');
+      expect(order).toEqual(['short', 'long']);
+    } finally {
+      await olap.close();
+    }
+  }, 120_000);
+
   it('refuses a second process on the same data directory, naming the owner', async () => {
     const olap = await createClickHouseOlap(chdbConfig());
     try {

@@ -14,6 +14,7 @@ import { bionicCodec, type BionicTopics } from '../../shared/bus/topics.ts';
 import { createBus, loadTopicSpecs, type WorkerBus } from '../../workers/bus/index.ts';
 import { createOrdersService } from '../../workers/saga/orders-service.ts';
 import { spawnApp, startOpsStack, type AppProcess, type OpsStack } from '../support/ops-stack.ts';
+import { eventually } from '../support/saga-stack.ts';
 
 let stack: OpsStack;
 let worker: AppProcess;
@@ -91,7 +92,7 @@ describe('graceful shutdown', () => {
       }
     })();
     const load = drive(`${edge.url}/trpc/worker.health`, 6, done, signalled);
-    await new Promise((r) => setTimeout(r, 3_000)); // load builds up for a while before the signal
+    await eventually(() => load.calls.length >= 20 && created >= 10, 'load to build up before the signal', 90_000);
 
     signalAt = performance.now();
     worker.child.kill('SIGTERM');
@@ -122,7 +123,7 @@ describe('graceful shutdown', () => {
     let signalAt = Infinity;
     let exitedAt = Infinity;
     const load = drive(`${edge.url}/trpc/health.ping`, 6, () => performance.now() > exitedAt, () => performance.now() >= signalAt);
-    await new Promise((r) => setTimeout(r, 2_000));
+    await eventually(() => load.calls.length >= 50, 'load to build up before the signal', 60_000);
     signalAt = performance.now();
     edge.child.kill('SIGTERM');
     const exit = await edge.exited;

@@ -76,6 +76,7 @@ describe('report delivery', () => {
     expect(etag).toMatch(/^"[^"]+"$/);
     expect(first.headers.get('cache-control')).toContain('private');
     expect(first.headers.get('vary')).toContain('Cookie');
+    expect(Number(first.headers.get('x-ratelimit-remaining'))).toBeGreaterThan(0); // the session's limit applies here too
     const cached = await get(user1, `/reports/${PERIOD}.json`, { 'if-none-match': etag });
     expect(cached.status).toBe(304);
     expect(await cached.text()).toBe('');

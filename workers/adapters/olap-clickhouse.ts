@@ -3,9 +3,12 @@
  * in-process through the client's `connection` hook (`chdb/connection`). Same verbs either way.
  *
  * chDB quirks handled here: the client's `database` option never reaches the chDB connection, so
- * the adapter runs `USE <database>` once on its session (the session keeps it); a chDB session runs
+ * the adapter runs `USE <database>` once on each session (the session keeps it); a chDB session runs
  * one statement at a time, so calls are queued and run in call order (unqueued, a later query can
  * overtake an insert still encoding its rows); and only one process may bind a data directory.
+ * Two sessions share the directory: `command` (the long statements) queues on one, `query`,
+ * `insert` and `ping` on the other, so a long load does not stall short work. Calls of the two kinds
+ * issued without awaiting each other may therefore finish in either order.
  */
 import { createClient, type ClickHouseClient, type ClickHouseClientConfigOptions } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
@@ -45,44 +48,60 @@ async function openServer(cfg: OlapConfig, url: string): Promise<Olap> {
   }
   // ETL's INSERT … SELECT over a backfill can run for minutes; the client's 30 s default is too short.
   const client = createClient({ ...auth, database: cfg.database, request_timeout: 600_000 });
-  return wrap(client, (task) => task());
+  const lane: Lane = { client, run: (task) => task() };
+  return wrap(lane, lane);
 }
 
 async function openChdb(cfg: OlapConfig): Promise<Olap> {
   const path = resolve(cfg.chdbPath);
   mkdirSync(path, { recursive: true });
-  let connection: ClickHouseClientConfigOptions['connection'];
+  let long: Lane;
   try {
-    // chdb pins @clickhouse/client-common 1.23.0 while the client bundles 1.23.1's copy of the same
-    // Connection type; the shapes agree at runtime, the nominal types do not.
-    connection = createChdbConnection({ path }) as unknown as ClickHouseClientConfigOptions['connection'];
+    long = await openLane(path, cfg.database);
   } catch (err) {
     const owner = statusPid(path);
     if (owner !== undefined && owner !== process.pid && isAlive(owner)) throw new ChdbDirectoryInUseError(path, owner, { cause: err });
     // e.g. this process already has another directory open: chDB's own message says so.
     throw new Error(`chDB failed to open data directory ${path}: ${(err as Error).message}`, { cause: err });
   }
-  const client = createClient({ connection, clickhouse_settings: SETTINGS });
+  // A chDB session runs one statement at a time, so a minutes-long ETL or snapshot statement would
+  // hold up the CDC sink's inserts and health pings behind it. A second session on the same
+  // directory (chDB allows several in one process) takes everything but `command`: the two run side by side.
+  let short: Lane;
   try {
-    await client.command({ query: `CREATE DATABASE IF NOT EXISTS \`${cfg.database}\`` });
-    await client.command({ query: `USE \`${cfg.database}\`` });
+    short = await openLane(path, cfg.database);
+  } catch (err) {
+    await long.client.close();
+    throw err;
+  }
+  return wrap(long, short);
+}
+
+/** One chDB session, its calls chained one after the other. */
+async function openLane(path: string, database: string): Promise<Lane> {
+  // chdb pins @clickhouse/client-common 1.23.0 while the client bundles 1.23.1's copy of the same
+  // Connection type; the shapes agree at runtime, the nominal types do not.
+  const connection = createChdbConnection({ path });
+  const client = createClient({ connection: connection as unknown as ClickHouseClientConfigOptions['connection'], clickhouse_settings: SETTINGS });
+  try {
+    await client.command({ query: `CREATE DATABASE IF NOT EXISTS \`${database}\`` });
+    await client.command({ query: `USE \`${database}\`` });
   } catch (err) {
     await client.close();
     throw err;
   }
-  // One statement at a time per chDB session: chain every call on the previous one.
   let tail: Promise<unknown> = Promise.resolve();
-  const serial = <T>(task: () => Promise<T>): Promise<T> => {
-    const run = tail.then(task, task);
-    tail = run.catch(() => {});
-    return run;
+  const run = <T>(task: () => Promise<T>): Promise<T> => {
+    const next = tail.then(task, task);
+    tail = next.catch(() => {});
+    return next;
   };
   // Rows go to chDB as one JSONEachRow buffer that its own (multithreaded) parser reads, instead of
   // through the client's stream and a statement string: the same format, a quarter less work per row.
   const chdb = (connection as unknown as { chdb: ChdbRaw }).chdb;
   const rawInsert = (table: string, rows: readonly Record<string, unknown>[]) =>
     chdb.rawInsert({ table, values: rows.map((r) => JSON.stringify(r)).join('\n'), format: 'JSONEachRow' }).then(() => {});
-  return wrap(client, serial, rawInsert);
+  return { client, run, rawInsert };
 }
 
 /** The part of chDB's raw API the adapter uses (`ChdbConnection.chdb`). */
@@ -110,29 +129,40 @@ function isAlive(pid: number): boolean {
 
 type RowsInsert = (table: string, rows: readonly Record<string, unknown>[]) => Promise<void>;
 
-function wrap(client: ClickHouseClient, run: <T>(task: () => Promise<T>) => Promise<T>, rawInsert?: RowsInsert): Olap {
+/** A client and how its calls run: chained on a chDB session, directly on a server. */
+interface Lane {
+  client: ClickHouseClient;
+  run: <T>(task: () => Promise<T>) => Promise<T>;
+  rawInsert?: RowsInsert;
+}
+
+/** `command` (DDL, INSERT … SELECT: the long statements) runs on `long`, everything else on `short`. */
+function wrap(long: Lane, short: Lane): Olap {
   const qp = (params?: OlapParams) => (params && Object.keys(params).length > 0 ? params : undefined);
   return {
     query: <T>(sql: string, params?: OlapParams) =>
-      run(async () => {
-        const rs = await client.query({ query: sql, format: 'JSONEachRow', query_params: qp(params) });
+      short.run(async () => {
+        const rs = await short.client.query({ query: sql, format: 'JSONEachRow', query_params: qp(params) });
         return rs.json<T>();
       }),
     command: (sql, params) =>
-      run(async () => {
-        await client.command({ query: sql, query_params: qp(params) });
+      long.run(async () => {
+        await long.client.command({ query: sql, query_params: qp(params) });
       }),
     insert: (table, rows) =>
-      run(async () => {
+      short.run(async () => {
         if (rows.length === 0) return;
-        if (rawInsert && PLAIN_TABLE.test(table)) return rawInsert(table, rows);
-        await client.insert({ table, values: rows as Record<string, unknown>[], format: 'JSONEachRow' });
+        if (short.rawInsert && PLAIN_TABLE.test(table)) return short.rawInsert(table, rows);
+        await short.client.insert({ table, values: rows as Record<string, unknown>[], format: 'JSONEachRow' });
       }),
     ping: () =>
-      run(async () => {
-        const r = await client.ping({ select: true });
+      short.run(async () => {
+        const r = await short.client.ping({ select: true });
         if (!r.success) throw r.error;
       }),
-    close: () => run(() => client.close()),
+    close: async () => {
+      await long.run(() => long.client.close());
+      if (short !== long) await short.run(() => short.client.close());
+    },
   };
 }

@@ -23,6 +23,19 @@ export interface TableState {
   snapshotRows: number | null;
 }
 
+/** How to split a load: a single integer key, its current range, and how many reads. */
+export interface KeySplit { column: string; lo: bigint; hi: bigint; slices: number }
+
+/** `[lo, hi]` cut into at most `slices` inclusive ranges of near-equal width. */
+export function keyRanges(s: KeySplit): [bigint, bigint][] {
+  if (s.hi < s.lo) return [];
+  const n = BigInt(Math.max(1, s.slices));
+  const width = (s.hi - s.lo + n) / n;
+  const out: [bigint, bigint][] = [];
+  for (let lo = s.lo; lo <= s.hi; lo += width) out.push([lo, lo + width - 1n < s.hi ? lo + width - 1n : s.hi]);
+  return out;
+}
+
 export interface PgAddress { host: string; port: number; database: string; user: string; password: string }
 
 export const replicaName = (table: string) => `crm_${table}`;
@@ -119,15 +132,26 @@ export class Replica {
    * Loads the whole table as of now with `_version = floor`, reading PostgreSQL's text through a
    * transient PostgreSQL-engine table (every column declared String, converted here exactly as the
    * stream's values are), so ClickHouse does the work in one statement. Returns the rows at `floor`.
+   *
+   * With `split` (a single integer key and its range), the read is several PostgreSQL queries over
+   * disjoint key ranges, run in parallel: ClickHouse parses each PostgreSQL stream on one thread, so
+   * one stream leaves the other core idle. A row moving between ranges meanwhile is a key change
+   * after the snapshot point, streamed anyway (snapshots.ts), so ranges read at different moments are fine.
    */
-  async snapshot(table: string, columns: readonly ColumnSpec[], floor: bigint, src: PgAddress): Promise<number> {
+  async snapshot(table: string, columns: readonly ColumnSpec[], floor: bigint, src: PgAddress, split?: KeySplit): Promise<number> {
     const source = `_cdc_src_${table}`;
+    const declared = (c: ColumnSpec) => (split && c.name === split.column ? c.chType : c.nullable ? 'Nullable(String)' : 'String');
     await this.olap.command(`DROP TABLE IF EXISTS ${source}`);
-    await this.olap.command(`CREATE TABLE ${source} (${columns.map((c) => `${chIdent(c.name)} ${c.nullable ? 'Nullable(String)' : 'String'}`).join(', ')})
+    await this.olap.command(`CREATE TABLE ${source} (${columns.map((c) => `${chIdent(c.name)} ${declared(c)}`).join(', ')})
       ENGINE = PostgreSQL(${[`${src.host}:${src.port}`, src.database, table, src.user, src.password, 'public'].map(chString).join(', ')})`);
     try {
+      const ranges = split ? keyRanges(split) : [];
+      const from = ranges.length > 1
+        ? `(${ranges.map(([lo, hi]) => `SELECT * FROM ${source} WHERE ${chIdent(split!.column)} >= ${lo} AND ${chIdent(split!.column)} <= ${hi}`).join(' UNION ALL ')})`
+        : source;
       await this.olap.command(`INSERT INTO ${replicaName(table)} (${columns.map((c) => chIdent(c.name)).join(', ')}, _version, _deleted)
-        SELECT ${columns.map((c) => chFromText(chIdent(c.name), c)).join(', ')}, ${u128(floor)}, 0 FROM ${source}`);
+        SELECT ${columns.map((c) => chFromText(chIdent(c.name), c)).join(', ')}, ${u128(floor)}, 0 FROM ${from}
+        SETTINGS max_threads = ${Math.max(2, ranges.length)}`);
     } finally {
       await this.olap.command(`DROP TABLE IF EXISTS ${source}`);
     }

@@ -14,9 +14,16 @@
 import type { Logger } from '../../shared/log.ts';
 import { formatLsn, lsnOfVersion } from './lsn.ts';
 import type { CdcMetrics } from './metrics.ts';
-import type { PgAddress, Replica } from './replica.ts';
+import type { ColumnSpec } from './pg-types.ts';
+import type { KeySplit, PgAddress, Replica } from './replica.ts';
 import { backoff, errorText, sleep, type EventSink, type TableRuntime } from './runtime.ts';
 import type { CrmSource } from './source.ts';
+
+// Parallel PostgreSQL reads per load: measured on 2 cores, 500k orders, quiet machine: one read
+// 274k rows/s, two 291k, four 366k (ClickHouse parses each stream on one thread).
+const SNAPSHOT_SLICES = 4;
+const MIN_KEYS_PER_SLICE = 50_000;
+const INTEGER_KEYS = new Set(['Int16', 'Int32', 'Int64', 'UInt32']);
 
 export interface SnapshotJob {
   table: string;
@@ -87,6 +94,15 @@ export class Snapshotter {
     }
   }
 
+  /** Parallel key ranges for a table with one integer key and enough rows to be worth it (replica.ts). */
+  private async split(table: string, columns: readonly ColumnSpec[], primaryKey: readonly string[]): Promise<KeySplit | undefined> {
+    const key = primaryKey.length === 1 ? columns.find((c) => c.name === primaryKey[0]) : undefined;
+    if (!key || !INTEGER_KEYS.has(key.chType)) return undefined;
+    const range = await this.deps.source.keyRange(table, key.name);
+    if (!range || range.hi - range.lo < BigInt(MIN_KEYS_PER_SLICE * 2)) return undefined;
+    return { column: key.name, ...range, slices: SNAPSHOT_SLICES };
+  }
+
   private async run(job: SnapshotJob, signal: AbortSignal): Promise<void> {
     const { source, replica, log } = this.deps;
     if (!(await source.waitVisible(job.xids, signal))) {
@@ -98,7 +114,7 @@ export class Snapshotter {
     // Read the columns both sides still have: one dropped in the source since gets its default.
     const now = (await source.tables([job.table])).tables[0];
     const columns = rt.state.columns.filter((c) => !now || now.columns.some((n) => n.name === c.name));
-    const rows = await replica.snapshot(job.table, columns, job.floor, this.deps.address);
+    const rows = await replica.snapshot(job.table, columns, job.floor, this.deps.address, await this.split(job.table, columns, rt.state.primaryKey));
     await replica.tombstoneBelow(job.table, rt.state.primaryKey, job.floor);
     if (rt.truncatedAt !== null && rt.truncatedAt > job.floor) await replica.tombstoneBelow(job.table, rt.state.primaryKey, rt.truncatedAt);
     if (!this.current(job)) return;

@@ -178,6 +178,12 @@ export class CrmSource {
     return true;
   }
 
+  /** The smallest and largest value of an integer column (a primary key: an index answers), or null when the table is empty. */
+  async keyRange(table: string, column: string): Promise<{ lo: bigint; hi: bigint } | null> {
+    const [r] = await this.sql.unsafe(`SELECT min(${pgIdent(column)})::text AS lo, max(${pgIdent(column)})::text AS hi FROM public.${pgIdent(table)}`);
+    return r?.lo == null ? null : { lo: BigInt(r.lo as string), hi: BigInt(r.hi as string) };
+  }
+
   /** Writes a heartbeat carrying `at` (epoch ms, when it was sent). */
   async heartbeat(at = Date.now()): Promise<void> {
     await this.sql`SELECT pg_logical_emit_message(true, ${HEARTBEAT_PREFIX}, ${String(at)})`;

@@ -24,12 +24,18 @@ import { DEALS_GROUP, dealsHandler } from './participants/deals.ts';
 import { NOTIFICATION_GROUP, notificationHandler } from './participants/notification.ts';
 import { PROFILE_GROUP, profileHandler } from './participants/profile.ts';
 import { startSweeper, type Sweeper } from './sweeper.ts';
+import { sagaCrms } from './regions.ts';
+import type { RegionPorts } from '../../shared/regions/ports.ts';
+import type { WorkerRegionStores } from '../regions/stores.ts';
 
 export type SagaComponent = 'orchestrator' | 'profile' | 'deals' | 'notification' | 'sweeper';
 export const SAGA_COMPONENTS: readonly SagaComponent[] = ['orchestrator', 'profile', 'deals', 'notification', 'sweeper'];
 
 export interface SagaDeps {
+  /** The central CRM: sagas without a region (implicit mode, or started before regions were configured). */
   crm: postgres.Sql;
+  /** Each region's CRM (data residency): a saga acts on its customer's region's (saga/regions.ts). */
+  regions?: RegionPorts<WorkerRegionStores>;
   platform: postgres.Sql;
   bus: WorkerBus<BionicTopics>;
   /** Where notifications are pushed for the edge; without it they are only stored. */
@@ -56,8 +62,9 @@ const RETRY: Partial<RetryPolicy> = { maximumAttempts: 12, initialIntervalMs: 25
 export async function startSaga(deps: SagaDeps): Promise<SagaRuntime> {
   const on = new Set(deps.components ?? SAGA_COMPONENTS);
   const log = deps.log.child({ component: 'saga' });
-  const { crm, platform, bus } = deps;
-  const orders = createOrdersService({ crm, platform, bus });
+  const { platform, bus } = deps;
+  const crm = sagaCrms(deps.crm, deps.regions);
+  const orders = createOrdersService({ crm, platform, bus, log });
   const apply = { bus, stepTimeoutMs: deps.config.stepTimeoutMs };
   const subs: Subscription[] = [];
   try {

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { SagaCommand } from '../../shared/bus/topics.ts';
 import { MESSAGE_ID_HEADER } from '../../shared/bus/dlq.ts';
 import type { OutgoingMessage } from '../../shared/ports/bus.ts';
+import { REGION_ID } from '../../shared/regions/config.ts';
 
 const money = z.string().regex(/^\d{1,10}(\.\d{1,2})?$/, 'must be a decimal amount');
 const id = z.string().regex(/^\d{1,19}$/, 'must be a decimal id');
@@ -21,6 +22,8 @@ export const registerPayload = z.object({
   modelId: z.number().int().positive(),
   modelName: z.string().min(1).max(200),
   price: money,
+  /** The customer's region (data residency): every participant acts on that region's CRM. Absent: the central CRM. */
+  region: z.string().regex(REGION_ID).optional(),
 });
 
 /** Facts the saga accumulates as it goes. */

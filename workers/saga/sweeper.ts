@@ -13,6 +13,7 @@
 import type postgres from 'postgres';
 import type { Logger } from '../../shared/log.ts';
 import { pruneProcessed } from '../bus/index.ts';
+import { asSagaCrms, type SagaCrms } from './regions.ts';
 import type { SagaContext } from './messages.ts';
 import { applyEvents, type ApplyDeps } from './store.ts';
 import type { SagaRecord } from './transitions.ts';
@@ -20,7 +21,8 @@ import type { SagaState } from '../../shared/saga/api.ts';
 
 export interface SweeperOptions extends ApplyDeps {
   platform: postgres.Sql;
-  crm: postgres.Sql;
+  /** The CRM, or every region's: dedupe records and stored replies are pruned in each. */
+  crm: postgres.Sql | SagaCrms;
   log: Logger;
   intervalMs: number;
   /** Re-publishes REGISTER for orders without a saga older than the given age; returns how many. */
@@ -73,8 +75,9 @@ export function startSweeper(opts: SweeperOptions): Sweeper {
     if (Date.now() - lastPrune > PRUNE_EVERY_MS) {
       lastPrune = Date.now();
       const keep = opts.keepProcessedMs ?? 7 * 24 * 3_600_000;
-      await Promise.all([pruneProcessed(opts.platform, keep), pruneProcessed(opts.crm, keep)]);
-      await opts.crm`DELETE FROM saga_replies WHERE created_at < now() - make_interval(secs => ${keep / 1000})`;
+      const crms = asSagaCrms(opts.crm).all().map((c) => c.sql);
+      await Promise.all([pruneProcessed(opts.platform, keep), ...crms.map((crm) => pruneProcessed(crm, keep))]);
+      for (const crm of crms) await crm`DELETE FROM saga_replies WHERE created_at < now() - make_interval(secs => ${keep / 1000})`;
     }
   }
 

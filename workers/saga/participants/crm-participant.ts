@@ -7,6 +7,10 @@
  * nothing is applied twice, and the stored replies are published again under the same message
  * ids, which the orchestrator deduplicates. Effects exactly once; replies at least once.
  * Round trips per batch: BEGIN + dedupe, one per command, the stored replies, COMMIT, the publish.
+ *
+ * Data residency: each command acts on its saga's region's CRM (saga/regions.ts) — dedupe records
+ * and stored replies included — so a batch holding several regions' commands runs one such
+ * transaction per region.
  */
 import type postgres from 'postgres';
 import type { BatchHandler } from '../../../shared/ports/bus.ts';
@@ -15,11 +19,13 @@ import type { Logger } from '../../../shared/log.ts';
 import { firstDeliveries, type WorkerBus } from '../../bus/index.ts';
 import { outgoing } from '../messages.ts';
 import { pipelinedTx, type SagaTx } from '../pipelined-tx.ts';
+import { asSagaCrms, regionOfMessage, type SagaCrms } from '../regions.ts';
 
 export interface CrmParticipantOptions {
   /** Consumer group and dedupe consumer name. */
   name: string;
-  crm: postgres.Sql;
+  /** The CRM (one database), or each region's (the command's saga names its region). */
+  crm: postgres.Sql | SagaCrms;
   bus: WorkerBus<BionicTopics>;
   log: Logger;
   /** Applies one command inside the batch's transaction; returns the reply, or null for none. */
@@ -29,9 +35,21 @@ export interface CrmParticipantOptions {
 }
 
 export function crmParticipant(opts: CrmParticipantOptions): BatchHandler<SagaCommand> {
+  const crms = asSagaCrms(opts.crm);
   return async (messages) => {
-    const commands = messages.map((m) => ({ id: m.value.messageId, ...m.value }));
-    const replies = await pipelinedTx(opts.crm, async (tx) => {
+    const byRegion = new Map<string | undefined, SagaCommand[]>();
+    for (const m of messages) {
+      const region = regionOfMessage(m.value);
+      byRegion.set(region, [...(byRegion.get(region) ?? []), m.value]);
+    }
+    const replies: SagaCommand[] = [];
+    for (const [region, values] of byRegion) replies.push(...await inRegion(crms.of(region), values));
+    if (replies.length) await opts.bus.publish('saga.events', replies.map(outgoing));
+  };
+
+  function inRegion(crm: postgres.Sql, values: SagaCommand[]): Promise<SagaCommand[]> {
+    const commands = values.map((v) => ({ id: v.messageId, ...v }));
+    return pipelinedTx(crm, async (tx) => {
       const { fresh, duplicates } = await firstDeliveries(tx, opts.name, commands);
       const out: SagaCommand[] = [];
       const stored: { command_id: string; saga_id: string; value: SagaCommand }[] = [];
@@ -54,6 +72,5 @@ export function crmParticipant(opts: CrmParticipantOptions): BatchHandler<SagaCo
       }
       return out;
     });
-    if (replies.length) await opts.bus.publish('saga.events', replies.map(outgoing));
-  };
+  }
 }
