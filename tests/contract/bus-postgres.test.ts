@@ -54,7 +54,7 @@ describe('postgres log: storage and coordination', () => {
   it('stores large batches (COPY) byte for byte and gap-free, also under concurrent publishers', async () => {
     const topic = newTopic('copy');
     const odd = ['tab\there', 'line\nbreak', 'cr\rx', 'back\\slash', '\\N', 'quote"\'', 'ünï ☃'];
-    const batch = (w: number) => Array.from({ length: 150 }, (_, i) => ({
+    const batch = (w: number) => Array.from({ length: 600 }, (_, i) => ({
       key: `${odd[i % odd.length]}-${w}-${i}`, value: { seq: i, tag: `${odd[(i + w) % odd.length]}` },
       headers: i % 3 ? { 'x-odd': odd[i % odd.length]!, 'message-id': `m-${w}-${i}` } : undefined,
     }));
@@ -62,7 +62,7 @@ describe('postgres log: storage and coordination', () => {
     const sub = await bus.subscribe({ group: newGroup('copy'), topics: [topic], handler: collector.handler, maxBatchSize: 1000 });
     try {
       await Promise.all([0, 1, 2].map((w) => bus.publish(topic, batch(w))));
-      await collector.until(450);
+      await collector.until(1800);
       const sent = [0, 1, 2].flatMap(batch);
       for (const m of sent) {
         const got = collector.messages.filter((x) => x.key === m.key);
@@ -94,14 +94,14 @@ describe('postgres log: storage and coordination', () => {
     await sql`INSERT INTO bus_messages (topic_id, partition, msg_offset, key, value)
       SELECT p.topic_id, p.partition, p.next_offset, 'squatter', '{}' FROM bus_partitions p JOIN bus_topics t ON t.id = p.topic_id
       WHERE t.name = ${topic} AND p.next_offset = 1`;
-    const same = Array.from({ length: 100 }, (_, i) => ({ key: 'k', value: { seq: i + 1 } }));
+    const same = Array.from({ length: 600 }, (_, i) => ({ key: 'k', value: { seq: i + 1 } }));
     await expect(bus.publish(topic, same)).rejects.toThrow(/COPY failed/);
     const [p] = await sql`SELECT p.next_offset::int AS next FROM bus_partitions p JOIN bus_topics t ON t.id = p.topic_id WHERE t.name = ${topic} AND p.next_offset > 0`;
     expect(p!.next).toBe(1);
     await sql`DELETE FROM bus_messages m USING bus_topics t WHERE t.id = m.topic_id AND t.name = ${topic} AND m.key = 'squatter'`;
     await bus.publish(topic, same);
     const [n] = await sql`SELECT count(*)::int AS n FROM bus_messages m JOIN bus_topics t ON t.id = m.topic_id WHERE t.name = ${topic}`;
-    expect(n!.n).toBe(101);
+    expect(n!.n).toBe(601);
     await expect(bus.publish(topic, same.map((m, i) => ({ ...m, key: i === 7 ? 'nul\u0000' : m.key })))).rejects.toThrow();
   });
 

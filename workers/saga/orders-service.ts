@@ -107,7 +107,7 @@ export function createOrdersService({ crm: crmDeps, platform, bus, log }: Orders
              n AS (SELECT nextval(pg_get_serial_sequence('orders', 'id')) AS id FROM m, c),
              ins AS (
                INSERT INTO orders (id, customer_id, model_id, price, idempotency_key, saga_id, note, status)
-               SELECT n.id, c.id, m.id, m.price, ${input.idempotencyKey}, ${sagaPrefix(region)} || n.id, ${input.note ?? null}, 'DRAFT' FROM n, m, c
+               SELECT n.id, c.id, m.id, m.price, ${input.idempotencyKey}, ${sagaPrefix(region)}::text || n.id, ${input.note ?? null}, 'DRAFT' FROM n, m, c
                ON CONFLICT (idempotency_key) DO NOTHING
                RETURNING id, customer_id, model_id, status, price, note, version, saga_id, created_at, updated_at),
              audit AS (
