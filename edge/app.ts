@@ -4,7 +4,6 @@
  */
 import { Hono, type Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import { requestId } from 'hono/request-id';
 import { isWorkerPath } from '../router/paths.ts';
 import { appRouter, edgeRouter } from '../router/root.ts';
 import { procedurePaths, serveTrpc, TRPCError, trpcErrorResponse } from '../router/http.ts';
@@ -13,10 +12,10 @@ import type { EdgeAuthConfig } from '../shared/config.ts';
 import { checkHealth } from '../shared/health.ts';
 import type { Logger } from '../shared/log.ts';
 import type { Kv, ObjectStore } from '../shared/ports/index.ts';
-import { accessLog } from './middleware/access-log.ts';
 import { healthRoutes } from './middleware/health-routes.ts';
 import type { Lifecycle } from './middleware/lifecycle.ts';
-import { httpMetrics, metricsEndpoint } from './middleware/metrics.ts';
+import { metricsEndpoint } from './middleware/metrics.ts';
+import { requestContext } from './middleware/request-context.ts';
 import { createEdgeMetrics, type MetricsSource, type OpsMetrics } from '../shared/metrics/ops-metrics.ts';
 import { createEdgeAuth } from './auth/index.ts';
 import type { AuthVariables } from './auth/middleware.ts';
@@ -94,14 +93,9 @@ export function createEdgeApp(deps: EdgeDeps): Hono<EdgeEnv> {
     clientIp: deps.clientIp, now: deps.now, jwks: deps.jwks,
   });
 
-  app.use(requestId({ generator: () => crypto.randomUUID() }));
-  app.use(async (c, next) => {
-    c.set('log', deps.log.child({ requestId: c.get('requestId') }));
-    await next();
-  });
-  app.use(accessLog());
   const metrics = deps.metrics ?? createEdgeMetrics();
-  app.use(httpMetrics(metrics));
+  // Request id, logger, metrics and access log: one middleware, on every request (request-context.ts).
+  app.use(requestContext({ log: deps.log, metrics }));
   if (deps.lifecycle) app.use(deps.lifecycle.middleware);
   app.route('/', healthRoutes({ host: 'edge', ready: health, lifecycle: deps.lifecycle }));
   app.get('/metrics', metricsEndpoint({ source: metrics, token: deps.metricsToken }));

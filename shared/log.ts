@@ -27,10 +27,14 @@ const SECRET_TEXT: [RegExp, string][] = [
   [/\b(__Host-[A-Za-z0-9_-]+|session)=([^;\s"]+)/g, '$1=[REDACTED]'],
 ];
 
+// Every pattern above needs one of these; a string with none of them is returned as it is (hot path).
+const MAYBE_SECRET_TEXT = /[=@\s]|eyJ/;
+
 /** Returns a copy of `value` with secrets replaced by `[REDACTED]`. */
 export function redact(value: unknown, depth = 0): unknown {
   if (depth > 6) return '[…]';
   if (typeof value === 'string') {
+    if (!MAYBE_SECRET_TEXT.test(value)) return value;
     let s = value;
     for (const [re, replacement] of SECRET_TEXT) s = s.replace(re, replacement);
     return s;
@@ -47,22 +51,37 @@ export function redact(value: unknown, depth = 0): unknown {
   return value;
 }
 
+type Write = (line: string) => void;
+
+/**
+ * Methods on the prototype, fields merged only when a record is written: a per-request child
+ * (edge/middleware/request-context.ts) costs one small object, and nothing when nothing logs.
+ */
+class JsonLogger implements Logger {
+  constructor(
+    private readonly min: number,
+    private readonly write: Write,
+    private readonly base: Record<string, unknown>,
+    private readonly own: Record<string, unknown> | null,
+  ) {}
+
+  debug(msg: string, fields?: Record<string, unknown>): void { if (ORDER.debug >= this.min) this.emit('debug', msg, fields); }
+  info(msg: string, fields?: Record<string, unknown>): void { if (ORDER.info >= this.min) this.emit('info', msg, fields); }
+  warn(msg: string, fields?: Record<string, unknown>): void { if (ORDER.warn >= this.min) this.emit('warn', msg, fields); }
+  error(msg: string, fields?: Record<string, unknown>): void { if (ORDER.error >= this.min) this.emit('error', msg, fields); }
+  notice(msg: string, fields?: Record<string, unknown>): void { if (this.min !== ORDER.silent) this.emit('notice', msg, fields); }
+
+  child(fields: Record<string, unknown>): Logger {
+    return new JsonLogger(this.min, this.write, this.own ? { ...this.base, ...this.own } : this.base, fields);
+  }
+
+  private emit(level: Exclude<LogLevel, 'silent'> | 'notice', msg: string, fields?: Record<string, unknown>): void {
+    const rec = redact({ ...this.base, ...this.own, ...fields }) as Record<string, unknown>;
+    this.write(JSON.stringify({ ts: new Date().toISOString(), level, msg: redact(msg), ...rec }));
+  }
+}
+
 /** Creates a JSON-lines logger writing through `write` (stdout by default via console.log). */
-export function createLogger(opts: { level?: LogLevel; base?: Record<string, unknown>; write?: (line: string) => void } = {}): Logger {
-  const min = ORDER[opts.level ?? 'info'];
-  const write = opts.write ?? ((line: string) => console.log(line));
-  const base = opts.base ?? {};
-  const emit = (level: Exclude<LogLevel, 'silent'> | 'notice', msg: string, fields?: Record<string, unknown>) => {
-    if (level === 'notice' ? min === ORDER.silent : ORDER[level] < min) return;
-    const rec = redact({ ...base, ...fields }) as Record<string, unknown>;
-    write(JSON.stringify({ ts: new Date().toISOString(), level, msg: redact(msg), ...rec }));
-  };
-  return {
-    debug: (m, f) => emit('debug', m, f),
-    info: (m, f) => emit('info', m, f),
-    warn: (m, f) => emit('warn', m, f),
-    error: (m, f) => emit('error', m, f),
-    notice: (m, f) => emit('notice', m, f),
-    child: (fields) => createLogger({ ...opts, base: { ...base, ...fields } }),
-  };
+export function createLogger(opts: { level?: LogLevel; base?: Record<string, unknown>; write?: Write } = {}): Logger {
+  return new JsonLogger(ORDER[opts.level ?? 'info'], opts.write ?? ((line: string) => console.log(line)), opts.base ?? {}, null);
 }

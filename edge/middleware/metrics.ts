@@ -9,17 +9,25 @@ import { constantTimeEqual } from '../auth/tokens.ts';
 
 export const UNMATCHED_ROUTE = '(unmatched)';
 
-/** Counts and times every request into `metrics` (time to the response headers). */
+/**
+ * Counts and times one answered request; `routePath` is Hono's after next(), which names the
+ * handler that answered ('/*' is only a middleware). Returns the route label it used.
+ */
+export function observeRequest(metrics: Pick<OpsMetrics, 'http'>, c: Context, routePath: string, seconds: number): string {
+  const status = c.res.status;
+  const route = status === 404 && routePath === '/*' ? UNMATCHED_ROUTE : routePath;
+  metrics.http({ method: c.req.method, route, status, seconds });
+  return route;
+}
+
+/** Counts and times every request into `metrics` (time to the response headers). The edge does this in request-context.ts. */
 export const httpMetrics = (metrics: Pick<OpsMetrics, 'http'>): MiddlewareHandler =>
   async function httpMetrics(c, next) {
     const started = performance.now();
     try {
       await next();
     } finally {
-      const status = c.res.status;
-      // After next() Hono's routePath names the handler that answered; '/*' is only a middleware.
-      const route = status === 404 && c.req.routePath === '/*' ? UNMATCHED_ROUTE : c.req.routePath;
-      metrics.http({ method: c.req.method, route, status, seconds: (performance.now() - started) / 1000 });
+      observeRequest(metrics, c, c.req.routePath, (performance.now() - started) / 1000);
     }
   };
 

@@ -23,12 +23,18 @@ export function notModified(ifNoneMatch: string | undefined, etag: string): bool
   return ifNoneMatch.split(',').some((t) => t.trim() === '*' || bare(t) === bare(etag));
 }
 
-/** Answers 304 or 200 with `body` under a strong ETag. */
+/**
+ * Answers 304 or 200 with `body` under a strong ETag. The headers stay one plain record (bytes
+ * get their Content-Length here): @hono/node-server then writes the answer as it is, without
+ * building a Headers object — this is the cached report's path, the edge's hottest.
+ */
 export function conditional(req: Request, etag: string, body: BodyInit, headers: Record<string, string>): Response {
-  const h = { ...PRIVATE_REVALIDATE, ...headers, etag };
+  const h: Record<string, string> = { ...PRIVATE_REVALIDATE, ...headers, etag };
   if (notModified(req.headers.get('if-none-match') ?? undefined, etag)) {
-    const { 'content-type': _ct, 'content-disposition': _cd, ...rest } = h as Record<string, string>;
-    return new Response(null, { status: 304, headers: rest });
+    delete h['content-type'];
+    delete h['content-disposition'];
+    return new Response(null, { status: 304, headers: h });
   }
+  if (body instanceof Uint8Array) h['content-length'] = String(body.byteLength);
   return new Response(req.method === 'HEAD' ? null : body, { status: 200, headers: h });
 }

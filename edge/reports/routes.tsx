@@ -20,7 +20,7 @@ import { ErrorPage, ReportListPage, ReportPage, SignInPage } from '../ui/pages.t
 import { conditional, PRIVATE_REVALIDATE, STATUS } from './http.ts';
 import type { LinkSigner } from './links.ts';
 
-type Env = { Variables: { identity: Identity | null; log: Logger } };
+type Env = { Variables: { identity: Identity | null; log: Logger; requestId: string } };
 
 export interface ReportRoutesOptions {
   delivery: (c: Context) => ReportDelivery;
@@ -112,7 +112,12 @@ export function reportRoutes(opts: ReportRoutesOptions) {
       const served = await delivery.get(identity.userId, period);
       const version = { 'x-report-version': String(served.version) };
       if (format === 'json') {
-        return conditional(c.req.raw, `"${served.etag}"`, served.body as Uint8Array<ArrayBuffer>, { 'content-type': 'application/json; charset=utf-8', ...version, ...takeRateLimitHeaders(c) });
+        // The answer's whole header record in one object: a Response built here loses what
+        // middleware set on the context (the request id), and adding it afterwards costs a copy.
+        return conditional(c.req.raw, `"${served.etag}"`, served.body as Uint8Array<ArrayBuffer>, {
+          'content-type': 'application/json; charset=utf-8', 'x-report-version': version['x-report-version'],
+          'x-request-id': c.get('requestId'), ...takeRateLimitHeaders(c),
+        });
       }
       const report = served.report();
       if (format === 'csv') {

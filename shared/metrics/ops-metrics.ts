@@ -7,8 +7,9 @@
 import { Counter, DEFAULT_BUCKETS, Histogram, PROMETHEUS_CONTENT_TYPE, Registry, type Labels } from './registry.ts';
 import { observeOpsEvents, type OpsEvents } from './events.ts';
 
-export interface CounterLike { inc(labels: Labels, value?: number): void }
-export interface HistogramLike { observe(labels: Labels, value: number): void }
+/** prom-client's shape; `labels()` resolves a label set once for a hot path. */
+export interface CounterLike { inc(labels: Labels, value?: number): void; labels(labels: Labels): { inc(value?: number): void } }
+export interface HistogramLike { observe(labels: Labels, value: number): void; labels(labels: Labels): { observe(value: number): void } }
 interface Definition { name: string; help: string; labelNames: string[] }
 
 /** Builds instruments on a registry (prom-client's classes fit this shape as they are). */
@@ -50,12 +51,24 @@ export function createOpsMetrics(factory: MetricFactory, service: Service): OpsM
     etlRuns: factory.counter({ name: 'bionic_etl_runs_total', help: 'ETL run attempts by status', labelNames: ['status'] }),
     sagaTransitions: factory.counter({ name: 'bionic_saga_transitions_total', help: 'Applied order-saga transitions', labelNames: ['from', 'to'] }),
   };
+  type HttpSeries = { count: ReturnType<CounterLike['labels']>; time: ReturnType<HistogramLike['labels']> };
+  // route → method → status; bounded: routes are templates, methods and statuses few.
+  const httpSeries = new Map<string, Map<string, Map<number, HttpSeries>>>();
   const metrics: OpsMetrics = {
     service,
     http(o) {
-      const labels = { service, method: o.method, route: o.route, status: String(o.status) };
-      m.httpRequests.inc(labels);
-      m.httpSeconds.observe(labels, o.seconds);
+      // Every request lands here: its series are resolved once per route, method and status.
+      let byMethod = httpSeries.get(o.route);
+      if (!byMethod) httpSeries.set(o.route, (byMethod = new Map()));
+      let byStatus = byMethod.get(o.method);
+      if (!byStatus) byMethod.set(o.method, (byStatus = new Map()));
+      let series = byStatus.get(o.status);
+      if (!series) {
+        const labels = { service, method: o.method, route: o.route, status: String(o.status) };
+        byStatus.set(o.status, (series = { count: m.httpRequests.labels(labels), time: m.httpSeconds.labels(labels) }));
+      }
+      series.count.inc();
+      series.time.observe(o.seconds);
     },
     procedure(o) {
       m.trpcSeconds.observe({ service, procedure: o.path, type: o.type, code: o.code }, o.seconds);

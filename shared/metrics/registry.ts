@@ -62,6 +62,18 @@ export class Counter<L extends string = string> extends Metric<L> {
     if (s) s.value += value;
     else this.series.set(key, { labels: clean, value });
   }
+  /** The series of `labels`, resolved once (prom-client's `labels()`): for hot paths that count the same labels again and again. */
+  labels(labels: Partial<Record<L, string | number>>): { inc(value?: number): void } {
+    const [key, clean] = this.keyOf(labels);
+    return {
+      inc: (value = 1) => {
+        if (value < 0) throw new Error(`${this.name}: counters only go up`);
+        const s = this.series.get(key);
+        if (s) s.value += value;
+        else this.series.set(key, { labels: clean, value });
+      },
+    };
+  }
   lines(): string[] { return [...this.series.values()].map((s) => sample(this.name, s.labels, s.value)); }
 }
 
@@ -87,11 +99,23 @@ export class Histogram<L extends string = string> extends Metric<L> {
 
   observe(labels: Partial<Record<L, string | number>>, value: number): void {
     const [key, clean] = this.keyOf(labels);
+    this.record(key, clean, value);
+  }
+
+  /** The series of `labels`, resolved once (prom-client's `labels()`). */
+  labels(labels: Partial<Record<L, string | number>>): { observe(value: number): void } {
+    const [key, clean] = this.keyOf(labels);
+    return { observe: (value) => this.record(key, clean, value) };
+  }
+
+  private record(key: string, clean: Labels, value: number): void {
     let h = this.hist.get(key);
     if (!h) this.hist.set(key, (h = { labels: clean, counts: this.buckets.map(() => 0), sum: 0, count: 0 }));
     // Per-bucket counts here; cumulated when rendered, as the format wants.
-    const i = this.buckets.findIndex((b) => value <= b);
-    if (i >= 0) h.counts[i]! += 1;
+    const { buckets } = this;
+    for (let i = 0; i < buckets.length; i++) {
+      if (value <= buckets[i]!) { h.counts[i]! += 1; break; }
+    }
     h.sum += value;
     h.count += 1;
   }

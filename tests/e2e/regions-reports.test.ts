@@ -4,7 +4,7 @@
  * Upstash gateway), each region's CRM in embedded PostgreSQL — and the real edge delivery and
  * worker procedure wired in process, with the identities a session and a verified token would give.
  *
- * A user of each region reads their report: the objects land only in their region's bucket, the
+ * Three regions, `us` being one no code or fixture names. A user of each region reads their report: the objects land only in their region's bucket, the
  * central bucket stays empty. A download link carries its region: a session of another region is
  * refused (403, `residency.refused`); an admin may build another user's report only in their own region.
  */
@@ -40,6 +40,7 @@ import { openStatsOlap, statRow } from '../support/reports-data.ts';
 const USERS = {
   ru: { userId: 'sub-ru-0001', username: 'user2', roles: ['prosthesis_user'], region: 'ru' },
   eu: { userId: 'sub-eu-0001', username: 'user1', roles: ['prosthesis_user'], region: 'eu' },
+  us: { userId: 'sub-us-0001', username: 'user6', roles: ['prosthesis_user'], region: 'us' },
   adminRu: { userId: 'sub-ru-admin', username: 'admin2', roles: ['admin'], region: 'ru' },
   noRegion: { userId: 'sub-none-01', username: 'lost', roles: ['prosthesis_user'] },
 } satisfies Record<string, Identity>;
@@ -71,7 +72,7 @@ beforeAll(async () => {
   const token = randomBytes(24).toString('base64url');
   const [redis, s3svc, pgsvc] = await Promise.all([
     startRedis({ dataDir: join(dir, 'redis') }).then((s) => { services.push(s); return s; }),
-    startS3({ dataDir: join(dir, 's3'), buckets: ['reports', 'reports-ru', 'reports-eu'] }).then((s) => { services.push(s); return s; }),
+    startS3({ dataDir: join(dir, 's3'), buckets: ['reports', 'reports-ru', 'reports-eu', 'reports-us'] }).then((s) => { services.push(s); return s; }),
     startPostgres({ dataDir: join(dir, 'pg') }).then((s) => { services.push(s); return s; }),
   ]);
   s3 = s3svc;
@@ -81,8 +82,8 @@ beforeAll(async () => {
   kv = createUpstashKv({ url: gateway.url, token });
 
   // The regions come from the environment alone, as an operator sets them.
-  const env: Record<string, string> = { REGIONS: 'ru,eu' };
-  for (const id of ['ru', 'eu']) {
+  const env: Record<string, string> = { REGIONS: 'ru,eu,us' };
+  for (const id of ['ru', 'eu', 'us']) {
     await pg.ensureDatabase(`crm_${id}`);
     await pg.ensureDatabase(`telemetry_${id}`);
     env[`REGION_${id.toUpperCase()}_CRM_DATABASE_URL`] = pg.databaseUrl(`crm_${id}`);
@@ -97,7 +98,7 @@ beforeAll(async () => {
   const workerRegions = regionsConfigOf(env, 'worker', ids, fallbacks);
   regions = createWorkerRegions({ regions: workerRegions, objectStore, oltp: { poolMax: 2 } }, { oltp: { crm: null!, telemetry: null! }, objectStore: central });
   await regions.migrate();
-  for (const [id, u] of [['ru', USERS.ru], ['eu', USERS.eu]] as const) {
+  for (const [id, u] of [['ru', USERS.ru], ['eu', USERS.eu], ['us', USERS.us]] as const) {
     await regions.ports.get(id).crm.query(
       `INSERT INTO customers (username, full_name, email, phone, region, idp_subject) VALUES ($1, 'Test Person', $2, '+000', $3, $4)`,
       [u.username, `${u.username}@example.test`, id, u.userId]);
@@ -109,6 +110,7 @@ beforeAll(async () => {
   await olap.insert('user_prosthesis_stats', [
     statRow({ user_id: USERS.ru.userId, chip_id: 'chip-ru-1', day: '2025-01-03' }),
     statRow({ user_id: USERS.eu.userId, chip_id: 'chip-eu-1', day: '2025-01-04' }),
+    statRow({ user_id: USERS.us.userId, chip_id: 'chip-us-1', day: '2025-01-05' }),
   ]);
 
   const builder = createReportBuilder({ olap, kv, regions: regions.ports, log });
@@ -153,18 +155,18 @@ const refusals = () => lines.map((l) => JSON.parse(l) as Record<string, unknown>
 
 describe('reports stay in their owner\'s region', () => {
   it('each region\'s user reads their report; its objects exist only in their region\'s bucket', async () => {
-    for (const who of ['ru', 'eu'] as const) {
+    for (const who of ['ru', 'eu', 'us'] as const) {
       const res = await as(who, '/reports/2025-01.json');
       expect(res.status, who).toBe(200);
       const report = await res.json() as { userId: string; devices: { chipId: string }[] };
       expect(report.userId).toBe(USERS[who].userId);
     }
-    const [ru, eu, central] = await Promise.all([keysIn(stores.ru!), keysIn(stores.eu!), keysIn(stores.central!)]);
-    expect(ru.length).toBeGreaterThan(0);
-    expect(eu.length).toBeGreaterThan(0);
-    expect(ru.every((k) => k.startsWith(`reports/${USERS.ru.userId}/`)), ru.join()).toBe(true);
-    expect(eu.every((k) => k.startsWith(`reports/${USERS.eu.userId}/`)), eu.join()).toBe(true);
-    expect(central).toEqual([]);
+    for (const id of ['ru', 'eu', 'us'] as const) {
+      const keys = await keysIn(stores[id]!);
+      expect(keys.length, id).toBeGreaterThan(0);
+      expect(keys.every((k) => k.startsWith(`reports/${USERS[id].userId}/`)), keys.join()).toBe(true);
+    }
+    expect(await keysIn(stores.central!)).toEqual([]);
   });
 
   it('a second read is served from the region\'s bucket (the listing sees it built)', async () => {

@@ -74,7 +74,8 @@ export interface OrdersService extends OrdersPort {
 export function createOrdersService({ crm: crmDeps, platform, bus, log }: OrdersServiceDeps): OrdersService {
   // `crm_operator` and customers alike reach their own region's CRM only.
   const crms = asSagaCrms(crmDeps);
-  const regionOfActor = (actor?: OrderActor) => crms.sagaRegion(actor?.region);
+  // No region named: no CRM is asked (the CLI's `saga show` has none and reads the platform only).
+  const regionOfActor = (actor?: OrderActor) => (actor?.region === undefined ? undefined : crms.sagaRegion(actor.region));
   const crmOf = (actor?: OrderActor) => crms.of(regionOfActor(actor));
 
   /** A customer id unknown in the caller's region: refused (and logged) when another region holds it. */
