@@ -39,7 +39,7 @@ describe('orders and saga routers', () => {
     const orders = fakeOrders();
     const input = { customerId: 3, modelId: 1, idempotencyKey: 'key-00000001' };
     await expect(caller(ctx(operator, { orders })).orders.create(input)).resolves.toEqual({ order, created: true });
-    expect(orders.actors).toEqual([{ username: 'operator1', ownOnly: false }]);
+    expect(orders.actors).toEqual([{ userId: 'o1', username: 'operator1', ownOnly: false }]);
     expect((await fail(caller(ctx(customer, { orders })).orders.create(input))).code).toBe('FORBIDDEN');
     expect((await fail(caller(ctx(null, { orders })).orders.create(input))).code).toBe('UNAUTHORIZED');
     expect((await fail(caller(ctx(operator, { orders })).orders.create({ ...input, idempotencyKey: 'short' }))).code).toBe('BAD_REQUEST');
@@ -48,7 +48,7 @@ describe('orders and saga routers', () => {
   it('scope customers to their own orders and turn port refusals into tRPC codes', async () => {
     const orders = fakeOrders();
     await caller(ctx(customer, { orders })).orders.list({});
-    expect(orders.actors).toEqual([{ username: 'user1', ownOnly: true }]);
+    expect(orders.actors).toEqual([{ userId: 'u1', username: 'user1', ownOnly: true }]);
     expect((await fail(caller(ctx(customer, { orders })).orders.get({ id: '7' }))).code).toBe('NOT_FOUND');
     const conflict = await fail(caller(ctx(operator, { orders })).orders.update({ id: '7', version: 1, note: null }));
     expect([conflict.code, conflict.message]).toEqual(['CONFLICT', 'stale']);

@@ -94,13 +94,13 @@ describe('configuration', () => {
       issuer: 'https://sso.example/realms/bionicpro', clientId: 'bionic-edge', clientSecret: 'a-long-client-secret',
       audience: 'bionic-worker-api', jwksUrl: undefined, mfaAcrValues: ['mfa'],
       sessionKeys: [{ kid: 'k2', secret: key32 }, { kid: 'k1', secret: key32b }],
-      idleSeconds: 1800, absoluteSeconds: 43200, cookieSecure: true,
+      idleSeconds: 1800, absoluteSeconds: 43200, cookieSecure: true, sessionCacheSeconds: 5,
     });
     const tuned = parseEdgeConfig({
       ...edgeEnv, ...authEnv, OIDC_MFA_ACR_VALUES: 'mfa, 2', SESSION_IDLE_SECONDS: '600', COOKIE_SECURE: 'false',
-      RATE_LIMIT_LOGIN_PER_MINUTE: '5', RATE_LIMIT_API_PER_MINUTE: '100', CLIENT_IP_HEADER: 'cf-connecting-ip',
+      RATE_LIMIT_LOGIN_PER_MINUTE: '5', RATE_LIMIT_API_PER_MINUTE: '100', CLIENT_IP_HEADER: 'cf-connecting-ip', SESSION_CACHE_SECONDS: '0',
     });
-    expect(tuned.auth).toMatchObject({ mfaAcrValues: ['mfa', '2'], idleSeconds: 600, cookieSecure: false });
+    expect(tuned.auth).toMatchObject({ mfaAcrValues: ['mfa', '2'], idleSeconds: 600, cookieSecure: false, sessionCacheSeconds: 0 });
     expect(tuned.rateLimits.login.limit).toBe(5);
     expect(tuned.clientIpHeader).toBe('cf-connecting-ip');
     expect(parseWorkerConfig({ ...workerEnv, OIDC_ISSUER: authEnv.OIDC_ISSUER }).auth).toEqual({ issuer: authEnv.OIDC_ISSUER, audience: 'bionic-worker-api', jwksUrl: undefined });
