@@ -76,9 +76,17 @@ class JsonLogger implements Logger {
   }
 
   private emit(level: Exclude<LogLevel, 'silent'> | 'notice', msg: string, fields?: Record<string, unknown>): void {
-    const rec = redact({ ...this.base, ...this.own, ...fields }) as Record<string, unknown>;
-    this.write(JSON.stringify({ ts: new Date().toISOString(), level, msg: redact(msg), ...rec }));
+    // One flat record, filled key by key (later sources win, as with spreads, which V8 runs slowly here).
+    const rec: Record<string, unknown> = { ts: new Date().toISOString(), level, msg: redact(msg) };
+    copyRedacted(rec, this.base);
+    if (this.own) copyRedacted(rec, this.own);
+    if (fields) copyRedacted(rec, fields);
+    this.write(JSON.stringify(rec));
   }
+}
+
+function copyRedacted(into: Record<string, unknown>, from: Record<string, unknown>): void {
+  for (const k in from) into[k] = SECRET_KEY.test(k) ? '[REDACTED]' : redact(from[k], 1);
 }
 
 /** Creates a JSON-lines logger writing through `write` (stdout by default via console.log). */

@@ -18,6 +18,7 @@ import { rateLimitHeaders, RateLimitUnavailableError, type RateLimitBucket, type
 import { RefreshUnavailableError, type Refresher } from './refresh.ts';
 import { refuse } from './respond.ts';
 import type { Session, SessionStore } from './session-store.ts';
+import { TtlCache } from './ttl-cache.ts';
 
 export type AuthVariables = {
   log: Logger;
@@ -52,55 +53,80 @@ export interface AuthMiddlewareOptions {
 
 const SIGN_IN_PATHS = new Set(['/auth/login', '/auth/callback']);
 const UNLIMITED_PATHS = new Set(['/health']);
+// Session ids seen lately → their store keys (a SHA-256 each): hashing the cookie again on every
+// request of a busy session cost more than the rest of its in-memory path. Short-lived and
+// bounded, as the session cache beside it; ids that name no well-formed key are not kept.
+const KEY_MEMO_ENTRIES = 10_000;
+const KEY_MEMO_SECONDS = 60;
 
-export const authMiddleware = (opts: AuthMiddlewareOptions): MiddlewareHandler<{ Variables: AuthVariables }> =>
-  async function auth(c, next) {
+type Looked = { session: Session | null; decision: RateLimitDecision | null; refused?: undefined } | { refused: Response };
+
+export const authMiddleware = (opts: AuthMiddlewareOptions): MiddlewareHandler<{ Variables: AuthVariables }> => {
+  const keyMemo = new TtlCache<string>(opts.sessions ? KEY_MEMO_ENTRIES : 0);
+  const keyOf = (sessions: SessionStore, cookie: string, now: number): string | null => {
+    let key: string | null | undefined = keyMemo.get(cookie, now);
+    if (key === undefined && (key = sessions.keyOf(cookie))) keyMemo.set(cookie, key, now, KEY_MEMO_SECONDS);
+    return key;
+  };
+
+  async function limit(c: Context, bucket: RateLimitBucket, signIn: boolean, id: string): Promise<RateLimitDecision | null> {
+    if (!opts.limiter) return null;
+    try {
+      return await opts.limiter.check(bucket, id);
+    } catch (err) {
+      if (!(err instanceof RateLimitUnavailableError)) throw err;
+      c.get('log').error('rate limit store unavailable', { bucket, err });
+      if (signIn) throw err; // fail closed: see the module comment
+      return null;
+    }
+  }
+
+  /** Session and rate limit from KV, side by side (the path a busy session rarely takes); `refused` when KV failed. */
+  async function lookUp(c: Context, key: string | null, bucket: RateLimitBucket, signIn: boolean, now: number): Promise<Looked> {
+    let address: string | undefined;
+    const ip = () => (address ??= opts.clientIp(c));
+    try {
+      const [session, d] = await Promise.all([
+        key ? opts.sessions!.load(key, now) : Promise.resolve(null),
+        limit(c, bucket, signIn, key ? `session:${key}` : `ip:${ip()}`),
+      ]);
+      let decision = d;
+      // A cookie that names no session must not buy a fresh bucket: count it against the address too.
+      if (key && !session && decision?.success) decision = (await limit(c, bucket, signIn, `ip:${ip()}`)) ?? decision;
+      return { session, decision };
+    } catch (err) {
+      c.get('log').error('session or rate-limit store unavailable', { err });
+      return { refused: await refuse(c, 503, signIn ? 'Sign-in is temporarily unavailable. Please try again shortly.' : 'The session store is unavailable. Please try again shortly.', { 'retry-after': '5' }) };
+    }
+  }
+
+  return async function auth(c, next) {
     c.set('identity', null);
     c.set('session', null);
     c.set('sessionStale', false);
     c.set('rateLimitHeaders', null);
-    if (UNLIMITED_PATHS.has(c.req.path)) return next();
-    const log = c.get('log');
-    const signIn = SIGN_IN_PATHS.has(c.req.path);
+    const path = c.req.path;
+    if (UNLIMITED_PATHS.has(path)) return next();
+    const signIn = SIGN_IN_PATHS.has(path);
+    const now = opts.now();
     const cookie = opts.sessions && !signIn ? readCookie(c, sessionCookieName(opts.cookies)) : undefined;
-    const key = cookie && opts.sessions ? opts.sessions.keyOf(cookie) : null;
+    const key = cookie && opts.sessions ? keyOf(opts.sessions, cookie, now) : null;
     const bucket: RateLimitBucket = signIn ? 'login' : 'api';
-    let address: string | undefined;
-    const ip = () => (address ??= opts.clientIp(c));
 
-    const limit = async (id: string): Promise<RateLimitDecision | null> => {
-      if (!opts.limiter) return null;
-      try {
-        return await opts.limiter.check(bucket, id);
-      } catch (err) {
-        if (!(err instanceof RateLimitUnavailableError)) throw err;
-        log.error('rate limit store unavailable', { bucket, err });
-        if (signIn) throw err; // fail closed: see the module comment
-        return null;
-      }
-    };
-
-    let session: Session | null = null;
-    let decision: RateLimitDecision | null = null;
+    let session: Session | null;
+    let decision: RateLimitDecision | null;
     // The common case, a busy session: both answers are in this instance's memory, no KV and no await.
-    const hit = key ? opts.sessions!.cached(key, opts.now()) : undefined;
+    const hit = key ? opts.sessions!.cached(key, now) : undefined;
     const quick = hit && opts.limiter ? opts.limiter.local?.(bucket, `session:${key}`) : undefined;
     if (hit && (quick || !opts.limiter)) {
       session = hit;
       decision = quick ?? null;
-    } else try {
-      const [loaded, d] = await Promise.all([
-        key ? opts.sessions!.load(key, opts.now()) : Promise.resolve(null),
-        limit(key ? `session:${key}` : `ip:${ip()}`),
-      ]);
-      session = loaded;
-      decision = d;
-      // A cookie that names no session must not buy a fresh bucket: count it against the address too.
-      if (key && !session && decision?.success) decision = (await limit(`ip:${ip()}`)) ?? decision;
-    } catch (err) {
-      log.error('session or rate-limit store unavailable', { err });
-      return refuse(c, 503, signIn ? 'Sign-in is temporarily unavailable. Please try again shortly.' : 'The session store is unavailable. Please try again shortly.', { 'retry-after': '5' });
+    } else {
+      const looked = await lookUp(c, key, bucket, signIn, now);
+      if (looked.refused) return looked.refused;
+      ({ session, decision } = looked);
     }
+    const log = c.get('log');
 
     const headers = decision ? rateLimitHeaders(decision) : {};
     if (decision && !decision.success) {
@@ -133,3 +159,4 @@ export const authMiddleware = (opts: AuthMiddlewareOptions): MiddlewareHandler<{
       }
     }
   };
+};

@@ -55,7 +55,8 @@ describe('postgres log: storage and coordination', () => {
     const topic = newTopic('copy');
     const odd = ['tab\there', 'line\nbreak', 'cr\rx', 'back\\slash', '\\N', 'quote"\'', 'ünï ☃'];
     const batch = (w: number) => Array.from({ length: 600 }, (_, i) => ({
-      key: `${odd[i % odd.length]}-${w}-${i}`, value: { seq: i, tag: `${odd[(i + w) % odd.length]}` },
+      // Values padded so the batch is large enough to go by COPY.
+      key: `${odd[i % odd.length]}-${w}-${i}`, value: { seq: i, tag: `${odd[(i + w) % odd.length]}${'x'.repeat(500)}` },
       headers: i % 3 ? { 'x-odd': odd[i % odd.length]!, 'message-id': `m-${w}-${i}` } : undefined,
     }));
     const collector = new Collector();
@@ -94,7 +95,7 @@ describe('postgres log: storage and coordination', () => {
     await sql`INSERT INTO bus_messages (topic_id, partition, msg_offset, key, value)
       SELECT p.topic_id, p.partition, p.next_offset, 'squatter', '{}' FROM bus_partitions p JOIN bus_topics t ON t.id = p.topic_id
       WHERE t.name = ${topic} AND p.next_offset = 1`;
-    const same = Array.from({ length: 600 }, (_, i) => ({ key: 'k', value: { seq: i + 1 } }));
+    const same = Array.from({ length: 600 }, (_, i) => ({ key: 'k', value: { seq: i + 1, tag: 'x'.repeat(500) } }));
     await expect(bus.publish(topic, same)).rejects.toThrow(/COPY failed/);
     const [p] = await sql`SELECT p.next_offset::int AS next FROM bus_partitions p JOIN bus_topics t ON t.id = p.topic_id WHERE t.name = ${topic} AND p.next_offset > 0`;
     expect(p!.next).toBe(1);

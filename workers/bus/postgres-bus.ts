@@ -33,11 +33,12 @@ export interface PostgresBusOptions<M extends TopicMap> {
   /** How often consumers look for members that died (default 1 s); joins and leaves notify at once. */
   rebalanceIntervalMs?: number;
   /**
-   * Batches of at least this many messages published outside a transaction are stored with COPY
-   * (default 500): faster per message, but four round trips instead of one, which small batches
-   * (and their latency) do not repay.
+   * A batch published outside a transaction whose encoded values add up to at least this many bytes
+   * is stored with COPY (default 256 KiB). Measured here: for 2,000 CDC envelopes (~0.9 MB) COPY takes
+   * ~0.55× the time of the unnest statement, whose array literal PostgreSQL must parse; for 1,000
+   * small messages (~0.1 MB) its extra round trips made it slower.
    */
-  copyMinMessages?: number;
+  copyMinBytes?: number;
   /** Background retention (default: every 60 s, min age 1 h); `false` to run {@link PostgresBus.cleanup} yourself. */
   retention?: { intervalMs: number; minAgeMs: number } | false;
   log?: Logger;
@@ -58,7 +59,7 @@ export async function createPostgresBus<M extends TopicMap>(opts: PostgresBusOpt
     max: opts.poolMax ?? 10, onnotice: () => {}, connection: { application_name: 'bionicpro-bus' },
   });
   const log = new PgLog(sql, opts.defaultPartitions ?? 8);
-  const copyMin = opts.copyMinMessages ?? 500;
+  const copyMinBytes = opts.copyMinBytes ?? 256 * 1024;
   const retention = opts.retention ?? { intervalMs: 60_000, minAgeMs: 3_600_000 };
   let data: Waker, groups: Waker;
   try {
@@ -86,9 +87,9 @@ export async function createPostgresBus<M extends TopicMap>(opts: PostgresBusOpt
         return { key: m.key, value: opts.codec.encode(topic, m.value), headers: m.headers };
       });
       const info = await log.topic(topic);
-      // Large batches on the bus's own connections go by COPY; inside a caller's transaction, or for a
-      // few messages, one statement is cheaper.
-      if (!o?.tx && stored.length >= copyMin) await log.appendCopy(sql, info, stored);
+      // Large batches on the bus's own connections go by COPY; inside a caller's transaction, or for
+      // small batches, one statement is cheaper.
+      if (!o?.tx && stored.reduce((n, m) => n + m.value.length, 0) >= copyMinBytes) await log.appendCopy(sql, info, stored);
       else await log.append(execOf(o?.tx ?? sql), info, stored);
     },
     async subscribe<T extends TopicName<M>>(o: SubscribeOptions<M, T>) {
