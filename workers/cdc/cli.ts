@@ -1,6 +1,6 @@
 /**
  * `node --import tsx workers/cdc/cli.ts <command>`: run CDC in the foreground, show its status,
- * resync one table, or drop the slot. Exit codes: 0 done, 1 failed, 2 bad usage.
+ * resync one table, or drop the slot. Exit codes: 0 done, 1 failed, 2 bad usage or configuration.
  */
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -191,6 +191,7 @@ async function main(): Promise<void> {
     if (!command && !values.help) process.exit(2);
     return;
   }
+  if (!['start', 'status', 'resync', 'drop-slot'].includes(command)) usage(`unknown command: ${command}`);
   const env = readEnv();
   const { options } = cdcConfigOf(env);
   switch (command) {
@@ -205,7 +206,13 @@ async function main(): Promise<void> {
 main().then(
   () => process.exit(0),
   (err) => {
-    process.stderr.write(`${err instanceof ConfigError ? err.message : `error: ${(err as Error).stack ?? err}`}\n`);
+    // A configuration problem is a usage error (2); anything else failed (1). The stack is for debugging only.
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    const debug = process.env.LOG_LEVEL === 'debug';
+    process.stderr.write(`error: ${debug ? (err as Error).stack ?? err : (err as Error).message ?? err}\n`);
     process.exit(1);
   },
 );

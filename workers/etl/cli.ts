@@ -178,6 +178,12 @@ main(process.argv.slice(2)).then((code) => process.exit(code), (err) => {
     process.stderr.write(`error: ${(err as Error).message}\n\n${HELP}\n`);
     process.exit(2);
   }
-  process.stderr.write(`${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  if (err instanceof ConfigError) {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(2);
+  }
+  // One line for scripts and people; the stack only when debugging.
+  const debug = process.env.LOG_LEVEL === 'debug';
+  process.stderr.write(`error: ${err instanceof Error ? (debug ? err.stack ?? err.message : err.message) : String(err)}\n`);
   process.exit(1);
 });
