@@ -22,7 +22,7 @@ import { CrmSource, SIGNAL_PREFIX } from './source.ts';
 
 const HELP = `Usage: node --import tsx workers/cdc/cli.ts <command> [options]
 
-Change data capture: CRM PostgreSQL → bus → ClickHouse replicas crm_<table> (see docs/cdc.md).
+Change data capture: CRM PostgreSQL → bus → ClickHouse replicas crm_<table> (README: "Change data capture").
 
 Commands:
   start             run capture and sink in the foreground until SIGINT/SIGTERM
@@ -43,7 +43,7 @@ Environment:
   CLICKHOUSE_USER, CLICKHOUSE_PASSWORD, CLICKHOUSE_DATABASE (default bionic), LOG_LEVEL
   CDC_SLOT, CDC_PUBLICATION, CDC_TABLES, CDC_HEARTBEAT_MS, CDC_LAG_ALERT_SECONDS, CDC_LAG_ALERT_BYTES,
   CDC_BATCH_MAX, CDC_ACK_INTERVAL_MS, CDC_SINK_GROUP, CDC_ROLE, CDC_SNAPSHOT_SOURCE_URL, and the bus's
-  KAFKA_* / BUS_* variables (docs/bus.md)
+  KAFKA_* / BUS_* variables (README: "Event bus")
 `;
 
 const envSchema = z.object({

@@ -1,7 +1,7 @@
 /**
  * CDC: CRM PostgreSQL → bus → ClickHouse. `startCdc` runs the capture (slot holder, publisher) and the
  * sink (consumer group writing the replicas) in this process, either or both (`options.capture`,
- * `options.sink`), and reports status for `cdc.status`, metrics and alerts. See docs/cdc.md.
+ * `options.sink`), and reports status for `cdc.status`, metrics and alerts. See the README section "Change data capture".
  */
 import type { Registry } from 'prom-client';
 import type { BionicTopics } from '../../shared/bus/topics.ts';

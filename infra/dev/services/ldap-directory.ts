@@ -19,7 +19,7 @@ export const LDAP_READER_DN = `cn=idp-reader,ou=services,${LDAP_BASE_DN}`;
 /** Members of this group may finish login with a password only (to prove the edge refuses them). */
 export const OTP_EXEMPT_GROUP = 'otp-exempt';
 
-/** Every demo user's password (development only; documented in docs/auth.md). */
+/** Every demo user's password (development only; documented in the README, "Sign-in and sessions"). */
 export const DEMO_PASSWORD = 'bionic-demo';
 
 export const ROLES = ['prosthesis_user', 'crm_operator', 'ml_engineer', 'admin'] as const;
