@@ -258,7 +258,7 @@ async function main() {
       step('worker', async () => watch(await spawnApp('worker', process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
         ...common, WORKER_HOST: '127.0.0.1', WORKER_PORT: String(workerPort),
         CRM_DATABASE_URL: dbUrls.crm, TELEMETRY_DATABASE_URL: dbUrls.telemetry, PLATFORM_DATABASE_URL: dbUrls.platform, ...regionDbEnv,
-        CHDB_PATH: join(opts.dataDir, 'chdb'),
+        CHDB_PATH: join(opts.dataDir, 'chdb'), ETL_RUN_ON_START: 'true',
       })), (s) => s.url),
       step(`edge (${opts.edgeRuntime})`, async () => watch(opts.edgeRuntime === 'deno'
         ? await spawnApp('edge', join(ROOT, 'node_modules/.bin/deno'), ['run', '--allow-net', '--allow-env', '--allow-read', '--allow-sys', 'edge/main.deno.ts'], edgeEnv)

@@ -21,6 +21,8 @@ export const etlEnv = {
   ETL_PG_ADDRESS_FOR_CLICKHOUSE: hostPort.optional(),
   /** Parallel reads from PostgreSQL per run (time slices of the window). */
   ETL_READ_SLICES: z.coerce.number().int().min(1).max(16).default(2),
+  /** Run once at start when the job has never succeeded, instead of waiting for the first cron tick. */
+  ETL_RUN_ON_START: bool.default('false'),
 };
 
 export const etlEnvSchema = z.object(etlEnv);
@@ -34,6 +36,7 @@ export interface EtlConfig {
   retry: { maximumAttempts: number; initialIntervalMs: number; backoffCoefficient: number; maximumIntervalMs: number };
   pgAddressForClickHouse?: string;
   readSlices: number;
+  runOnStart: boolean;
 }
 
 export function etlConfigOf(e: EtlEnv): EtlConfig {
@@ -45,6 +48,7 @@ export function etlConfigOf(e: EtlEnv): EtlConfig {
     retry: { maximumAttempts: e.ETL_MAX_ATTEMPTS, initialIntervalMs: e.ETL_RETRY_INITIAL_SECONDS * 1000, backoffCoefficient: 2, maximumIntervalMs: 15 * 60_000 },
     pgAddressForClickHouse: e.ETL_PG_ADDRESS_FOR_CLICKHOUSE,
     readSlices: e.ETL_READ_SLICES,
+    runOnStart: e.ETL_RUN_ON_START,
   };
 }
 

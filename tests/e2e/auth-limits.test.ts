@@ -8,9 +8,11 @@ import { startAuthStack, type AuthStack } from '../support/auth-stack.ts';
 
 const LOGIN_LIMIT = 6;
 const API_LIMIT = 8;
+// Hour-long windows: a sliding window reweighs its counts when the test crosses a window boundary,
+// which a one-minute window makes likely on a slow machine.
 let stack: AuthStack;
 beforeAll(async () => {
-  stack = await startAuthStack({ rateLimits: { login: { limit: LOGIN_LIMIT, windowSeconds: 60 }, api: { limit: API_LIMIT, windowSeconds: 60 } } });
+  stack = await startAuthStack({ rateLimits: { login: { limit: LOGIN_LIMIT, windowSeconds: 3600 }, api: { limit: API_LIMIT, windowSeconds: 3600 } } });
 }, 120_000);
 afterAll(async () => { await stack?.stop(); }, 60_000);
 

@@ -9,7 +9,7 @@ import type { EtlConfig } from '../../shared/etl/config.ts';
 import type { EtlService, EtlStatus } from '../../shared/etl/port.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { Kv, Olap, OltpQueryable } from '../../shared/ports/index.ts';
-import { listRuns, runSummary } from './history.ts';
+import { listRuns, readWatermark, runSummary } from './history.ts';
 import { DEFAULT_JOB, runJob, type EtlJobDeps, type JobOutcome, type RunRequest } from './job.ts';
 import { etlSources, scrub } from './sources.ts';
 import { backfillWindows, type RunWindow } from './window.ts';
@@ -169,6 +169,14 @@ export function createEtl(deps: EtlDeps): Etl {
         track(trigger({ kind: 'scheduled', triggeredBy: 'cron' }));
       });
       log.info('etl scheduled', { cron: config.cron, next: cron.nextRun()?.toISOString() });
+      // A fresh install should not show empty reports until the first tick, up to 15 minutes away.
+      if (config.runOnStart) {
+        track(readWatermark(deps.platform, job).then((watermark) => {
+          if (watermark || stopped) return;
+          log.notice('etl has never run: catching up now');
+          return trigger({ kind: 'scheduled', triggeredBy: 'start' });
+        }).catch((err: unknown) => log.warn('etl catch-up at start failed; the schedule will retry', { error: String(err) })));
+      }
     },
     async stop() {
       stopped = true;
