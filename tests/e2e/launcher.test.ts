@@ -12,6 +12,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBionicClient } from '../../router/client.ts';
 import { launchStack, type LaunchedStack } from '../support/launcher.ts';
+import { eventually } from '../support/saga-stack.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'bionic-launcher-'));
 const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
@@ -86,6 +87,20 @@ describe('embedded stack on Node', () => {
       const linked = await sql<{ username: string; idp_subject: string }[]>`SELECT username, idp_subject FROM customers WHERE idp_subject IS NOT NULL ORDER BY username`;
       expect(linked.map((r) => r.username)).toEqual(expect.arrayContaining(['user1', 'user2', 'user3']));
       expect(new Set(linked.map((r) => r.idp_subject)).size).toBe(linked.length);
+    } finally {
+      await sql.end();
+    }
+  });
+
+  it('computes the demo statistics at once instead of waiting for the first ETL tick', { timeout: 120_000 }, async () => {
+    const { platform } = JSON.parse(readFileSync(stack.stackFile, 'utf8')) as { platform: string };
+    const sql = postgres(platform, { max: 1 });
+    try {
+      // The run happens in the worker; its history row is the observable outcome.
+      await eventually(async () => (await sql`SELECT 1 FROM etl_runs WHERE status <> 'running'`).length > 0, 'the first ETL run to end', 110_000, 200);
+      const runs = await sql<{ triggered_by: string; status: string; rows_written: number }[]>`SELECT triggered_by, status, rows_written FROM etl_runs ORDER BY id`;
+      expect(runs[0]).toMatchObject({ triggered_by: 'start', status: 'succeeded' });
+      expect(Number(runs[0]!.rows_written)).toBeGreaterThan(0);
     } finally {
       await sql.end();
     }
