@@ -27,7 +27,7 @@ beforeAll(async () => {
 afterAll(async () => { await db?.stop(); }, 60_000);
 
 const pgBus = () => createPostgresBus<TestTopics>({
-  url, codec: testCodec, defaultPartitions: PARTITIONS, poolMax: 4, retention: false, pollIntervalMs: 120_000, rebalanceIntervalMs: 150,
+  url, codec: testCodec, defaultPartitions: PARTITIONS, poolMax: 4, retention: false, pollIntervalMs: 120_000, rebalanceIntervalMs: 150, copyMinBytes: 256 * 1024,
 });
 
 describe('postgres log: storage and coordination', () => {
