@@ -4,6 +4,7 @@
  *
  * Data residency: each region also gets its own CRM and telemetry databases
  * ({@link prepareRegionDatabases}), seeded only with the demo customers placed in that region.
+ * The central CRM then keeps ids, regions, devices and orders but no name, e-mail or phone.
  */
 import postgres from 'postgres';
 import { migrateAll } from '../../workers/db/migrate.ts';
@@ -24,14 +25,22 @@ function phases(onProgress: Progress | undefined, prefix = '') {
 
 export async function prepareDatabases(
   urls: { crm: string; telemetry: string; platform: string },
-  opts: { seed: boolean; onProgress?: Progress; regionOf?: (username: string) => string },
+  opts: {
+    seed: boolean; onProgress?: Progress;
+    /** The demo's regions decide where each customer lives; with it, the regional databases hold their personal data. */
+    regionOf?: (username: string) => string;
+    /** Seed pseudonyms instead of name, e-mail and phone; default: with `regionOf` (a regional stack). */
+    pseudonymous?: boolean;
+  },
 ): Promise<string> {
   const crm = open(urls.crm), telemetry = open(urls.telemetry), platform = open(urls.platform);
   try {
     const applied = await migrateAll({ crm, telemetry, platform });
     let seeded = '';
     if (opts.seed) {
-      const r = await seedDemoIfEmpty({ crm, telemetry, regionOf: opts.regionOf, onProgress: phases(opts.onProgress) });
+      const r = await seedDemoIfEmpty({
+        crm, telemetry, regionOf: opts.regionOf, pseudonymous: opts.pseudonymous ?? opts.regionOf !== undefined, onProgress: phases(opts.onProgress),
+      });
       seeded = r ? `, demo data: ${r.customers} customers, ${r.prostheses} prostheses, ${r.events} telemetry events` : ', demo data present';
     }
     return `${applied.length} migrations applied${seeded}`;

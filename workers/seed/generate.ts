@@ -42,6 +42,12 @@ export interface GenerateOptions {
    * collide across regions.
    */
   onlyRegion?: string;
+  /**
+   * Customers get pseudonyms (`customer-<id>`) instead of name, e-mail and phone — for a central
+   * CRM when the personal data lives in regional ones (data residency). Ids, usernames, regions,
+   * devices and orders are those of the normal plan.
+   */
+  pseudonymous?: boolean;
   /** Last instant of generated telemetry (default: now). */
   end?: Date;
   /** Replace existing customers (and every row referencing them) and telemetry instead of refusing to run. */
@@ -105,7 +111,7 @@ async function run(opts: GenerateOptions, onlyIfEmpty: boolean): Promise<Generat
       ON CONFLICT (name) DO UPDATE SET kind = EXCLUDED.kind
       RETURNING id, name`;
     const p = planCrm({
-      seed, customers, regions: opts.regions ?? ['eu'], regionOf: opts.regionOf, onlyRegion: opts.onlyRegion, start: new Date(startMs), end: new Date(endMs),
+      seed, customers, regions: opts.regions ?? ['eu'], regionOf: opts.regionOf, onlyRegion: opts.onlyRegion, pseudonymous: opts.pseudonymous, start: new Date(startMs), end: new Date(endMs),
       eventsPerDay, modelIds: new Map(models.map((m) => [m.name, m.id])),
     });
     await p.load(tx);
