@@ -6,9 +6,7 @@
  * roles, optimistic locking (CONFLICT), cursor pagination, the per-user connection limit, and
  * resuming a subscription after a reconnect.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import type { Server } from 'node:http';
-import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import { createTRPCClient, httpBatchStreamLink, httpSubscriptionLink, splitLink, TRPCClientError } from '@trpc/client';
 import superjson from 'superjson';
@@ -19,19 +17,19 @@ import { recentNotifications, type StreamEntry } from '../../shared/notification
 import { createWorkerApp } from '../../workers/app.ts';
 import { createJwtAuthenticator } from '../../workers/auth/verify-jwt.ts';
 import type { SagaRuntime } from '../../workers/saga/index.ts';
-import { AUDIENCE, CLIENT_ID, startAuthStack, type AuthStack } from '../support/auth-stack.ts';
+import { AUDIENCE, startAuthStack, type AuthStack } from '../support/auth-stack.ts';
+import { startDenoEdge, type DenoEdge } from '../support/deno-edge.ts';
 import { CookieClient } from '../support/cookie-client.ts';
 import { FetchEventSource } from '../support/fetch-event-source.ts';
 import { eventually, startSagaStack, type SagaStack } from '../support/saga-stack.ts';
 
-const ROOT = join(import.meta.dirname, '../..');
 const LIMIT = 2;
 let auth: AuthStack;
 let saga: SagaStack;
 let runtime: SagaRuntime;
 let edgeUrl: string;
 let denoUrl: string;
-let deno: ChildProcess | undefined;
+let deno: DenoEdge | undefined;
 const servers: Server[] = [];
 let customers: Record<string, string>;
 const cookies: Record<string, string> = {};
@@ -111,39 +109,11 @@ beforeAll(async () => {
     cookies[username] = `__Host-session=${c.get('__Host-session')!.value}`;
   }
 
-  const k = auth.authConfig.sessionKeys[0]!;
-  const proc = spawn(join(ROOT, 'node_modules/.bin/deno'), ['run', '--allow-net', '--allow-env', '--allow-read', '--allow-sys', 'edge/main.deno.ts'], {
-    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
-    env: {
-      PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1',
-      BIONIC_ENV: 'test', LOG_LEVEL: 'warn', EDGE_HOST: '127.0.0.1', EDGE_PORT: String(denoPort), PUBLIC_URL: denoUrl,
-      WORKER_URL: workerUrl, UPSTASH_REDIS_REST_URL: auth.kvUrl, UPSTASH_REDIS_REST_TOKEN: auth.kvToken,
-      S3_ENDPOINT: 'http://127.0.0.1:9', S3_ACCESS_KEY_ID: 'unused', S3_SECRET_ACCESS_KEY: 'unused', S3_FORCE_PATH_STYLE: 'true',
-      OIDC_ISSUER: auth.idp.issuer, OIDC_CLIENT_ID: CLIENT_ID, OIDC_CLIENT_SECRET: auth.clientSecret, OIDC_AUDIENCE: AUDIENCE,
-      SESSION_KEYS: `${k.kid}:${k.secret}`,
-    },
-  });
-  deno = proc;
-  const output: string[] = [];
-  await new Promise<void>((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      for (const line of chunk.toString('utf8').split('\n')) {
-        if (line) output.push(line);
-        if (line.includes('"edge listening"')) resolve();
-      }
-    };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', onData);
-    proc.once('exit', (code) => reject(new Error(`deno edge exited (${code}):\n${output.join('\n')}`)));
-  });
+  deno = await startDenoEdge({ auth, port: denoPort, publicUrl: denoUrl, workerUrl });
 }, 240_000);
 
 afterAll(async () => {
-  if (deno && deno.exitCode === null) {
-    const exited = new Promise((r) => deno!.once('exit', r));
-    deno.kill('SIGTERM');
-    await exited;
-  }
+  await deno?.stop();
   await Promise.all(servers.map((s) => new Promise<void>((r) => { s.close(() => r()); s.closeAllConnections(); })));
   await runtime?.stop();
   await saga?.stop();
