@@ -8,6 +8,7 @@
  * `pg_logical_emit_message` (superusers have both).
  */
 import postgres from 'postgres';
+import type { CdcSlotStatus } from '../../shared/ports/cdc.ts';
 import { parseLsn } from './lsn.ts';
 import { chTypeOf, decoderFor, pgIdent, type ColumnSpec } from './pg-types.ts';
 
@@ -22,14 +23,8 @@ export interface Signal { type: 'initial' | 'resync'; table: string; id: string 
 
 export interface SourceTable { name: string; oid: number; primaryKey: string[]; columns: ColumnSpec[] }
 
-export interface SlotInfo {
-  name: string;
-  active: boolean;
-  activePid: number | null;
-  confirmedFlushLsn: string | null;
-  restartLsn: string | null;
-  walStatus: string | null;
-  currentLsn: string;
+/** The slot as `cdc.status` reports it (an existing one), plus the WAL it holds back. */
+export interface SlotInfo extends Omit<CdcSlotStatus, 'exists'> {
   lagBytes: number;
   retainedBytes: number;
 }
