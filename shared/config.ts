@@ -243,7 +243,7 @@ export function parseWorkerConfig(env: Env): WorkerConfig {
     telemetry: telemetryConfigOf(e),
     etl: etlConfigOf(e),
     regions: regionsConfigOf(env, 'worker', e.REGIONS, {
-      crmDatabaseUrl: e.CRM_DATABASE_URL, telemetryDatabaseUrl: e.TELEMETRY_DATABASE_URL,
+      crmDatabaseUrl: e.CRM_DATABASE_URL, telemetryDatabaseUrl: e.TELEMETRY_DATABASE_URL, clickhouseDatabase: e.CLICKHOUSE_DATABASE,
       reportsBucket: e.S3_BUCKET_REPORTS, s3Endpoint: e.S3_ENDPOINT, s3Region: e.S3_REGION,
     }),
   };

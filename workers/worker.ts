@@ -44,7 +44,7 @@ export async function startWorker(config: WorkerConfig) {
   const olap = await createClickHouseOlap(config.olap);
   const kv = createUpstashKv(config.kv);
   const objectStore = createS3ObjectStore(config.objectStore);
-  const regions = createWorkerRegions(config, { oltp, objectStore });
+  const regions = createWorkerRegions(config, { oltp, objectStore, olap });
   if (config.migrateOnStart) {
     const applied = await migrateAll({ ...oltp, olap }, (msg, f) => log.info(msg, f));
     const regional = await regions.migrate((msg, f) => log.info(msg, f));

@@ -37,6 +37,8 @@ export interface Region {
   crmDatabaseUrl?: string;
   /** The region's telemetry database: workers only, absent on the edge. */
   telemetryDatabaseUrl?: string;
+  /** The region's ClickHouse database (CRM replicas, per-user statistics): workers only. */
+  clickhouseDatabase?: string;
   /** Where the region's reports are stored: its own bucket, optionally its own S3 endpoint and S3 region. */
   reports: { bucket: string; endpoint?: string; s3Region: string };
 }
@@ -52,6 +54,8 @@ export interface RegionsConfig {
 export interface RegionFallbacks {
   crmDatabaseUrl?: string;
   telemetryDatabaseUrl?: string;
+  /** The worker's (central) ClickHouse database: the implicit region's, and the prefix of the regions'. */
+  clickhouseDatabase?: string;
   reportsBucket: string;
   s3Endpoint?: string;
   s3Region: string;
@@ -77,6 +81,11 @@ interface RegionVariable {
 export const REGION_VARIABLES = {
   CRM_DATABASE_URL: { meaning: 'the region\'s CRM PostgreSQL database', requiredOn: ['worker'], hosts: ['worker'], schema: url },
   TELEMETRY_DATABASE_URL: { meaning: 'the region\'s telemetry PostgreSQL database', requiredOn: ['worker'], hosts: ['worker'], schema: url },
+  CLICKHOUSE_DATABASE: {
+    meaning: 'the region\'s ClickHouse database (CRM replicas and per-user statistics)', requiredOn: [], hosts: ['worker'],
+    schema: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an identifier'),
+    fallback: (id, f) => `${f.clickhouseDatabase ?? 'bionic'}_${id}`,
+  },
   REPORTS_BUCKET: {
     meaning: 'the region\'s report bucket', requiredOn: [], hosts: ['edge', 'worker'], schema: bucket,
     fallback: (id, f) => `${f.reportsBucket}-${id}`.slice(0, 63),
@@ -101,7 +110,9 @@ export function regionsConfigOf(env: Env, host: RegionHost, ids: string[] | unde
       implicit: true,
       regions: [{
         id: DEFAULT_REGION_ID,
-        ...(host === 'worker' ? { crmDatabaseUrl: f.crmDatabaseUrl, telemetryDatabaseUrl: f.telemetryDatabaseUrl } : {}),
+        ...(host === 'worker'
+          ? { crmDatabaseUrl: f.crmDatabaseUrl, telemetryDatabaseUrl: f.telemetryDatabaseUrl, clickhouseDatabase: f.clickhouseDatabase }
+          : {}),
         reports: { bucket: f.reportsBucket, endpoint: f.s3Endpoint, s3Region: f.s3Region },
       }],
     };
@@ -122,9 +133,20 @@ export function regionsConfigOf(env: Env, host: RegionHost, ids: string[] | unde
   const regions = ids.map((id): Region => {
     const reports = { bucket: read(id, 'REPORTS_BUCKET')!, endpoint: read(id, 'S3_ENDPOINT'), s3Region: read(id, 'S3_REGION')! };
     return host === 'worker'
-      ? { id, crmDatabaseUrl: read(id, 'CRM_DATABASE_URL'), telemetryDatabaseUrl: read(id, 'TELEMETRY_DATABASE_URL'), reports }
+      ? {
+          id, crmDatabaseUrl: read(id, 'CRM_DATABASE_URL'), telemetryDatabaseUrl: read(id, 'TELEMETRY_DATABASE_URL'),
+          clickhouseDatabase: read(id, 'CLICKHOUSE_DATABASE'), reports,
+        }
       : { id, reports };
   });
+  // A regional ClickHouse database shared with the central one or another region would mix personal data.
+  const databases = new Map<string, string>(f.clickhouseDatabase ? [[f.clickhouseDatabase, 'the central CLICKHOUSE_DATABASE']] : []);
+  for (const r of regions) {
+    if (!r.clickhouseDatabase) continue;
+    const taken = databases.get(r.clickhouseDatabase);
+    if (taken) problems.push({ variable: regionVariable(r.id, 'CLICKHOUSE_DATABASE'), message: `must differ from ${taken} (${r.clickhouseDatabase})` });
+    databases.set(r.clickhouseDatabase, regionVariable(r.id, 'CLICKHOUSE_DATABASE'));
+  }
   const known = new Set(ids.map((id) => id.toUpperCase()));
   const suffixes = Object.keys(REGION_VARIABLES).join('|');
   for (const name of Object.keys(env)) {

@@ -9,6 +9,7 @@
  */
 import type { Logger } from '../log.ts';
 import type { ObjectStore } from '../ports/object-store.ts';
+import type { Olap } from '../ports/olap.ts';
 import type { Oltp } from '../ports/oltp.ts';
 import { DEFAULT_REGION_ID, type Region, type RegionsConfig } from './config.ts';
 import { logRefusal, regionOf, ResidencyError, type RegionClaims } from './residency.ts';
@@ -19,10 +20,14 @@ export interface EdgeRegionStores {
   reports: ObjectStore;
 }
 
-/** What a worker holds of a region: its CRM and telemetry databases and its report bucket. */
+/**
+ * What a worker holds of a region: its CRM and telemetry databases, its report bucket, and its
+ * ClickHouse database (CRM replicas from CDC, the ETL's per-user statistics).
+ */
 export interface RegionStores extends EdgeRegionStores {
   crm: Oltp;
   telemetry: Oltp;
+  olap: Olap;
 }
 
 export interface RegionPorts<S extends EdgeRegionStores = RegionStores> {

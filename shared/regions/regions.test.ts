@@ -6,10 +6,12 @@ import { assertSameRegion, regionOf, regionsConfigOf, ResidencyError, type Regio
 
 const fallbacks: RegionFallbacks = {
   crmDatabaseUrl: 'postgres://u@db/crm', telemetryDatabaseUrl: 'postgres://u@db/telemetry', reportsBucket: 'reports', s3Region: 'us-east-1',
+  clickhouseDatabase: 'bionic',
 };
 const twoRegions = {
   REGION_RU_CRM_DATABASE_URL: 'postgres://u@ru/crm', REGION_RU_TELEMETRY_DATABASE_URL: 'postgres://u@ru/telemetry',
   REGION_EU_CRM_DATABASE_URL: 'postgres://u@eu/crm', REGION_EU_TELEMETRY_DATABASE_URL: 'postgres://u@eu/telemetry',
+  REGION_EU_CLICKHOUSE_DATABASE: 'analytics_eu',
   REGION_EU_REPORTS_BUCKET: 'eu-reports', REGION_EU_S3_ENDPOINT: 'https://s3.eu-central-1.amazonaws.com', REGION_EU_S3_REGION: 'eu-central-1',
 };
 const problemsOf = (fn: () => unknown) => {
@@ -25,7 +27,7 @@ describe('region table from configuration', () => {
   it('without REGIONS is one implicit region on the global variables', () => {
     expect(regionsConfigOf({}, 'worker', undefined, fallbacks)).toEqual({
       implicit: true,
-      regions: [{ id: 'default', crmDatabaseUrl: 'postgres://u@db/crm', telemetryDatabaseUrl: 'postgres://u@db/telemetry', reports: { bucket: 'reports', s3Region: 'us-east-1' } }],
+      regions: [{ id: 'default', crmDatabaseUrl: 'postgres://u@db/crm', telemetryDatabaseUrl: 'postgres://u@db/telemetry', clickhouseDatabase: 'bionic', reports: { bucket: 'reports', s3Region: 'us-east-1' } }],
     });
     expect(regionsConfigOf({}, 'edge', undefined, fallbacks).regions[0]).toEqual({ id: 'default', reports: { bucket: 'reports', s3Region: 'us-east-1' } });
   });
@@ -34,8 +36,8 @@ describe('region table from configuration', () => {
     const c = regionsConfigOf(twoRegions, 'worker', ['ru', 'eu'], fallbacks);
     expect(c.implicit).toBe(false);
     expect(c.regions).toEqual([
-      { id: 'ru', crmDatabaseUrl: 'postgres://u@ru/crm', telemetryDatabaseUrl: 'postgres://u@ru/telemetry', reports: { bucket: 'reports-ru', s3Region: 'us-east-1' } },
-      { id: 'eu', crmDatabaseUrl: 'postgres://u@eu/crm', telemetryDatabaseUrl: 'postgres://u@eu/telemetry', reports: { bucket: 'eu-reports', endpoint: 'https://s3.eu-central-1.amazonaws.com', s3Region: 'eu-central-1' } },
+      { id: 'ru', crmDatabaseUrl: 'postgres://u@ru/crm', telemetryDatabaseUrl: 'postgres://u@ru/telemetry', clickhouseDatabase: 'bionic_ru', reports: { bucket: 'reports-ru', s3Region: 'us-east-1' } },
+      { id: 'eu', crmDatabaseUrl: 'postgres://u@eu/crm', telemetryDatabaseUrl: 'postgres://u@eu/telemetry', clickhouseDatabase: 'analytics_eu', reports: { bucket: 'eu-reports', endpoint: 'https://s3.eu-central-1.amazonaws.com', s3Region: 'eu-central-1' } },
     ]);
     // The edge holds no database URLs and does not need them.
     expect(regionsConfigOf({ REGION_RU_REPORTS_BUCKET: 'r-ru' }, 'edge', ['ru'], fallbacks).regions).toEqual([{ id: 'ru', reports: { bucket: 'r-ru', s3Region: 'us-east-1' } }]);
@@ -52,6 +54,17 @@ describe('region table from configuration', () => {
     ]);
     expect(problems.find((p) => p.variable === 'REGION_US_CRM_DATABASE_URL')!.message).toMatch(/not listed in REGIONS/);
     expect(problems.find((p) => p.variable === 'REGION_EU_CRM_DATABASE_URL')!.message).toMatch(/required/);
+  });
+
+  it('refuses a regional ClickHouse database shared with the central one or another region', () => {
+    const problems = problemsOf(() => regionsConfigOf({
+      ...twoRegions, REGION_RU_CLICKHOUSE_DATABASE: 'bionic', REGION_EU_CLICKHOUSE_DATABASE: 'shared_x',
+    }, 'worker', ['ru', 'eu'], fallbacks));
+    expect(problems).toEqual([{ variable: 'REGION_RU_CLICKHOUSE_DATABASE', message: 'must differ from the central CLICKHOUSE_DATABASE (bionic)' }]);
+    const clash = problemsOf(() => regionsConfigOf({ ...twoRegions, REGION_RU_CLICKHOUSE_DATABASE: 'analytics_eu' }, 'worker', ['ru', 'eu'], fallbacks));
+    expect(clash).toEqual([{ variable: 'REGION_EU_CLICKHOUSE_DATABASE', message: 'must differ from REGION_RU_CLICKHOUSE_DATABASE (analytics_eu)' }]);
+    expect(problemsOf(() => regionsConfigOf({ ...twoRegions, REGION_RU_CLICKHOUSE_DATABASE: 'x-y' }, 'worker', ['ru', 'eu'], fallbacks))[0]!.message)
+      .toMatch(/identifier/);
   });
 });
 

@@ -49,6 +49,38 @@ describe('chDB adapter', () => {
     }
   }, 120_000);
 
+  it('hands out views of other databases that share the sessions without mixing rows', async () => {
+    const olap = await createClickHouseOlap(chdbConfig());
+    try {
+      const views = { ru: olap.withDatabase('contract_ru'), eu: olap.withDatabase('contract_eu') };
+      for (const [id, v] of Object.entries(views)) {
+        await v.command('CREATE TABLE IF NOT EXISTS people (id UInt32, region String) ENGINE = MergeTree ORDER BY id');
+        await v.command('TRUNCATE TABLE people');
+        await v.insert('people', [{ id: 1, region: id }, { id: 2, region: id }]);
+      }
+      await olap.command('CREATE TABLE IF NOT EXISTS people (id UInt32, region String) ENGINE = MergeTree ORDER BY id');
+      await olap.command('TRUNCATE TABLE people');
+      // Interleaved calls of the three databases, not awaited one by one: each lands in its own.
+      await Promise.all([
+        views.ru.insert('people', [{ id: 3, region: 'ru' }]),
+        olap.insert('people', [{ id: 9, region: 'central' }]),
+        views.eu.command("INSERT INTO people VALUES (3, 'eu')"),
+        views.ru.command("INSERT INTO people VALUES (4, 'ru')"),
+      ]);
+      const read = (o: typeof olap | typeof views.ru) =>
+        o.query<{ r: string; n: string; db: string }>('SELECT region AS r, toString(count()) AS n, currentDatabase() AS db FROM people GROUP BY region');
+      const [ru, eu, central] = await Promise.all([read(views.ru), read(views.eu), read(olap)]);
+      expect(ru).toEqual([{ r: 'ru', n: '4', db: 'contract_ru' }]);
+      expect(eu).toEqual([{ r: 'eu', n: '3', db: 'contract_eu' }]);
+      expect(central).toEqual([{ r: 'central', n: '1', db: 'contract_db' }]);
+      expect(() => olap.withDatabase('bad-name; DROP')).toThrow(/invalid ClickHouse database name/);
+      await views.ru.close(); // a no-op: the adapter still works
+      expect(await read(views.ru)).toHaveLength(1);
+    } finally {
+      await olap.close();
+    }
+  }, 120_000);
+
   it('refuses a second process on the same data directory, naming the owner', async () => {
     const olap = await createClickHouseOlap(chdbConfig());
     try {

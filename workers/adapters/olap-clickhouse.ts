@@ -17,6 +17,16 @@ import { join, resolve } from 'node:path';
 import type { OlapConfig } from '../../shared/config.ts';
 import type { Olap, OlapParams } from '../../shared/ports/olap.ts';
 
+/** The adapter's Olap, which can also hand out views of other databases of the same ClickHouse. */
+export interface ClickHouseOlap extends Olap {
+  /**
+   * The same ClickHouse (server, or the same chDB sessions) with `database` as the default database,
+   * created on first use. The view's `close` is a no-op: closing this adapter closes it.
+   * Used for each region's database (data residency).
+   */
+  withDatabase(database: string): Olap;
+}
+
 /** Thrown when the chDB data directory cannot be opened because another process owns it. */
 export class ChdbDirectoryInUseError extends Error {
   override readonly name = 'ChdbDirectoryInUseError';
@@ -33,26 +43,55 @@ export class ChdbDirectoryInUseError extends Error {
 const SETTINGS = { output_format_json_quote_64bit_integers: 1 } as const;
 
 /** Creates the OLAP adapter and makes sure `cfg.database` exists and is the default database. */
-export async function createClickHouseOlap(cfg: OlapConfig): Promise<Olap> {
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(cfg.database)) throw new Error(`invalid ClickHouse database name: ${cfg.database}`);
+export async function createClickHouseOlap(cfg: OlapConfig): Promise<ClickHouseOlap> {
+  checkName(cfg.database);
   return cfg.url ? openServer(cfg, cfg.url) : openChdb(cfg);
 }
 
-async function openServer(cfg: OlapConfig, url: string): Promise<Olap> {
-  const auth = { url, username: cfg.user, password: cfg.password, clickhouse_settings: SETTINGS };
-  const boot = createClient(auth);
-  try {
-    await boot.command({ query: `CREATE DATABASE IF NOT EXISTS \`${cfg.database}\`` });
-  } finally {
-    await boot.close();
-  }
-  // ETL's INSERT … SELECT over a backfill can run for minutes; the client's 30 s default is too short.
-  const client = createClient({ ...auth, database: cfg.database, request_timeout: 600_000 });
-  const lane: Lane = { client, run: (task) => task() };
-  return wrap(lane, lane);
+const DATABASE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+function checkName(database: string) {
+  if (!DATABASE_NAME.test(database)) throw new Error(`invalid ClickHouse database name: ${database}`);
 }
 
-async function openChdb(cfg: OlapConfig): Promise<Olap> {
+async function openServer(cfg: OlapConfig, url: string): Promise<ClickHouseOlap> {
+  const auth = { url, username: cfg.user, password: cfg.password, clickhouse_settings: SETTINGS };
+  const create = async (database: string) => {
+    const boot = createClient(auth);
+    try {
+      await boot.command({ query: `CREATE DATABASE IF NOT EXISTS \`${database}\`` });
+    } finally {
+      await boot.close();
+    }
+  };
+  await create(cfg.database);
+  // ETL's INSERT … SELECT over a backfill can run for minutes; the client's 30 s default is too short.
+  const laneOf = (database: string): Lane => {
+    const client = createClient({ ...auth, database, request_timeout: 600_000 });
+    return { client, run: (task) => task() };
+  };
+  const lane = laneOf(cfg.database);
+  const views: Lane[] = [];
+  const root = wrap(lane, lane);
+  return {
+    ...root,
+    withDatabase(database) {
+      checkName(database);
+      const view = laneOf(database);
+      views.push(view);
+      // Created once, before the view's first call.
+      const ready = create(database);
+      ready.catch(() => {});
+      const gated: Lane = { client: view.client, run: (task) => ready.then(task) };
+      return { ...wrap(gated, gated), close: async () => {} };
+    },
+    close: async () => {
+      await root.close();
+      await Promise.allSettled(views.map((v) => v.client.close()));
+    },
+  };
+}
+
+async function openChdb(cfg: OlapConfig): Promise<ClickHouseOlap> {
   const path = resolve(cfg.chdbPath);
   mkdirSync(path, { recursive: true });
   let long: Lane;
@@ -74,7 +113,14 @@ async function openChdb(cfg: OlapConfig): Promise<Olap> {
     await long.client.close();
     throw err;
   }
-  return wrap(long, short);
+  const root = wrap(long, short, cfg.database);
+  return {
+    ...root,
+    withDatabase(database) {
+      checkName(database);
+      return { ...wrap(long, short, database), close: async () => {} };
+    },
+  };
 }
 
 /** One chDB session, its calls chained one after the other. */
@@ -96,12 +142,24 @@ async function openLane(path: string, database: string): Promise<Lane> {
     tail = next.catch(() => {});
     return next;
   };
+  // The session's default database: views of other databases switch it inside their queued call.
+  let current = database;
+  const created = new Set([database]);
+  const use = async (db: string) => {
+    if (db === current) return;
+    if (!created.has(db)) {
+      await client.command({ query: `CREATE DATABASE IF NOT EXISTS \`${db}\`` });
+      created.add(db);
+    }
+    await client.command({ query: `USE \`${db}\`` });
+    current = db;
+  };
   // Rows go to chDB as one JSONEachRow buffer that its own (multithreaded) parser reads, instead of
   // through the client's stream and a statement string: the same format, a quarter less work per row.
   const chdb = (connection as unknown as { chdb: ChdbRaw }).chdb;
   const rawInsert = (table: string, rows: readonly Record<string, unknown>[]) =>
     chdb.rawInsert({ table, values: rows.map((r) => JSON.stringify(r)).join('\n'), format: 'JSONEachRow' }).then(() => {});
-  return { client, run, rawInsert };
+  return { client, run, rawInsert, use };
 }
 
 /** The part of chDB's raw API the adapter uses (`ChdbConnection.chdb`). */
@@ -134,29 +192,39 @@ interface Lane {
   client: ClickHouseClient;
   run: <T>(task: () => Promise<T>) => Promise<T>;
   rawInsert?: RowsInsert;
+  /** chDB: make `database` the session's default (sessions are shared by every database's view). */
+  use?: (database: string) => Promise<void>;
 }
 
-/** `command` (DDL, INSERT … SELECT: the long statements) runs on `long`, everything else on `short`. */
-function wrap(long: Lane, short: Lane): Olap {
+/**
+ * `command` (DDL, INSERT … SELECT: the long statements) runs on `long`, everything else on `short`.
+ * With `database`, each call first makes it the lane's default (chDB lanes are shared by databases).
+ */
+function wrap(long: Lane, short: Lane, database?: string): Olap {
   const qp = (params?: OlapParams) => (params && Object.keys(params).length > 0 ? params : undefined);
+  const on = <T>(lane: Lane, task: () => Promise<T>) =>
+    lane.run(async () => {
+      if (database && lane.use) await lane.use(database);
+      return task();
+    });
   return {
     query: <T>(sql: string, params?: OlapParams) =>
-      short.run(async () => {
+      on(short, async () => {
         const rs = await short.client.query({ query: sql, format: 'JSONEachRow', query_params: qp(params) });
         return rs.json<T>();
       }),
     command: (sql, params) =>
-      long.run(async () => {
+      on(long, async () => {
         await long.client.command({ query: sql, query_params: qp(params) });
       }),
     insert: (table, rows) =>
-      short.run(async () => {
+      on(short, async () => {
         if (rows.length === 0) return;
         if (short.rawInsert && PLAIN_TABLE.test(table)) return short.rawInsert(table, rows);
         await short.client.insert({ table, values: rows as Record<string, unknown>[], format: 'JSONEachRow' });
       }),
     ping: () =>
-      short.run(async () => {
+      on(short, async () => {
         const r = await short.client.ping({ select: true });
         if (!r.success) throw r.error;
       }),
