@@ -29,6 +29,7 @@ import type { ObjectStore } from '../../shared/ports/index.ts';
 import { createWorkerApp } from '../../workers/app.ts';
 import { createJwtAuthenticator } from '../../workers/auth/verify-jwt.ts';
 import { CookieClient, type Seen } from './cookie-client.ts';
+import { signIn, totpSource } from './sign-in.ts';
 
 export const CLIENT_ID = 'bionic-edge';
 export const AUDIENCE = 'bionic-worker-api';
@@ -128,13 +129,7 @@ export async function startAuthStack(opts: AuthStackOptions = {}): Promise<AuthS
     const edge = edgeInstance();
     servers.push(serve({ fetch: edge.fetch, hostname: '127.0.0.1', port: edgePort }) as Server);
 
-    const totp = async (username: string) => {
-      const { code, validFromMs } = idp.totpCode(username);
-      const wait = validFromMs - Date.now();
-      // The time step itself is the event: a used code becomes replaceable only in the next step.
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait + 50));
-      return code;
-    };
+    const totp = totpSource((u) => idp.totpCode(u));
 
     return {
       dir, idp, ldap, kvUrl: gateway.url, kvToken, kv, workerUrl, edgeUrl, edge, authConfig, clientSecret,
@@ -148,13 +143,7 @@ export async function startAuthStack(opts: AuthStackOptions = {}): Promise<AuthS
         const s = key ? await store.peek(key) : null;
         return s ? { ...s, tokens: await store.tokens(s) } : null;
       },
-      async login(client, username, o = {}) {
-        const q = o.returnTo === undefined ? '' : `?returnTo=${encodeURIComponent(o.returnTo)}`;
-        const start = await client.follow(`${edgeUrl}/auth/login${q}`);
-        const afterPassword = await client.submit(start.final, '/password', { username, password: o.password ?? DEMO_PASSWORD });
-        if (!afterPassword.final.body.includes('name="code"')) return afterPassword;
-        return client.submit(afterPassword.final, '/otp', { code: await totp(username) });
-      },
+      login: (client, username, o = {}) => signIn(client, edgeUrl, username, totp, o),
       async stop() {
         await Promise.all(servers.map((s) => new Promise<void>((r) => { s.close(() => r()); s.closeAllConnections(); })));
         for (const s of started.reverse()) await s.stop().catch(() => {});

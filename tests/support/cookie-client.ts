@@ -73,7 +73,8 @@ export class CookieClient {
     for (let i = this.cookies.length - 1; i >= 0; i--) if (!name || this.cookies[i]!.name === name) this.cookies.splice(i, 1);
   }
 
-  private cookieHeader(u: URL): string {
+  /** The `cookie` header this client sends to `u`. */
+  cookieHeader(u: URL): string {
     const now = Date.now();
     return this.cookies
       .filter((c) => c.host === u.hostname && (u.pathname === c.path || u.pathname.startsWith(c.path.endsWith('/') ? c.path : `${c.path}/`)) && (c.expiresAt === null || c.expiresAt > now))
