@@ -245,6 +245,32 @@ describe('seed CLI', () => {
     }
   }, 120_000);
 
+  it('with REGIONS, fills only the named region\'s databases with its share, and refuses to run without --region', async () => {
+    for (const db of ['cli_crm_ru', 'cli_tel_ru', 'cli_crm_central']) await pg.ensureDatabase(db);
+    const env = {
+      REGIONS: 'ru,eu', CRM_DATABASE_URL: pg.databaseUrl('cli_crm_central'), TELEMETRY_DATABASE_URL: pg.databaseUrl('cli_crm_central'),
+      REGION_RU_CRM_DATABASE_URL: pg.databaseUrl('cli_crm_ru'), REGION_RU_TELEMETRY_DATABASE_URL: pg.databaseUrl('cli_tel_ru'),
+    };
+    const refused = await cli(['--customers', '4', '--days', '1'], env);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/REGIONS is set \(ru,eu\): name the region/);
+    expect((await cli(['--customers', '4', '--days', '1', '--region', 'us'], env)).stderr).toMatch(/not listed in REGIONS/);
+    expect((await cli(['--customers', '4', '--days', '1', '--region', 'eu'], env)).stderr).toMatch(/REGION_EU_CRM_DATABASE_URL and REGION_EU_TELEMETRY_DATABASE_URL must be set/);
+    const r = await cli(['--customers', '12', '--days', '1', '--events-per-day', '10', '--region', 'ru'], env);
+    expect(r.code, r.stderr).toBe(0);
+    const sql = postgres(pg.databaseUrl('cli_crm_ru'), { max: 1, onnotice: () => {} });
+    const central = postgres(pg.databaseUrl('cli_crm_central'), { max: 1, onnotice: () => {} });
+    try {
+      const rows = await sql<{ username: string; region: string }[]>`SELECT username, region FROM customers ORDER BY id`;
+      expect(rows.length).toBeGreaterThan(0);
+      expect(rows.length).toBeLessThan(12); // ru's share, not everyone
+      expect(rows.every((c) => c.region === 'ru')).toBe(true);
+      expect((await central`SELECT 1 FROM pg_tables WHERE tablename = 'customers'`).length).toBe(0); // never touched
+    } finally {
+      await Promise.all([sql.end(), central.end()]);
+    }
+  }, 180_000);
+
   it('migrates fresh databases, then generates and summarises', async () => {
     await pg.ensureDatabase('cli_crm');
     await pg.ensureDatabase('cli_telemetry');

@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import postgres from 'postgres';
+import { regionVariable } from '../../shared/regions/config.ts';
 import { MIGRATION_DIRS, migratePostgres } from '../db/migrate.ts';
 import { SeedError, generate, validateGenerateOptions, type GenerateOptions } from './generate.ts';
 
@@ -17,13 +18,19 @@ Options:
   --days D             days of telemetry ending today (1 to 3650), required
   --events-per-day E   average actions per device per day (default 200)
   --seed S             random seed, an integer (default 1)
-  --regions LIST       comma-separated regions, e.g. eu,us,asia (default eu)
+  --regions LIST       comma-separated regions, e.g. eu,us,asia (default eu); not with REGIONS set
+  --region ID          with REGIONS set (data residency): fill that region's databases with its
+                       share of the data set (customers are placed over REGIONS; ids and user
+                       names stay unique across regions when each region is seeded alike)
   --end ISO-DATE       last instant of telemetry (default now)
   --reset              replace existing customers and telemetry instead of refusing
   -h, --help           show this help
 
 Environment:
-  CRM_DATABASE_URL, TELEMETRY_DATABASE_URL   postgres:// URLs of the two databases
+  CRM_DATABASE_URL, TELEMETRY_DATABASE_URL   postgres:// URLs of the two databases (without REGIONS)
+  REGIONS, REGION_<ID>_CRM_DATABASE_URL, REGION_<ID>_TELEMETRY_DATABASE_URL
+                       with regions, customers go to their region's databases only: the central
+                       CRM holds no customers
 `;
 
 function usage(message: string): never {
@@ -59,13 +66,36 @@ function progress(): (done: number, total: number, phase: string) => void {
   };
 }
 
+/**
+ * Which databases to fill. Without `REGIONS`, the global ones. With it (data residency), one
+ * region's, named by `--region`: personal data never goes to the central CRM.
+ */
+function targetOf(region: string | undefined, regionsArg: string | undefined): {
+  crmUrl: string; telemetryUrl: string; regions?: string[]; onlyRegion?: string;
+} {
+  const listed = process.env.REGIONS?.split(',').map((r) => r.trim()).filter(Boolean);
+  if (!listed?.length) {
+    if (region !== undefined) usage('--region needs REGIONS (and the region\'s REGION_<ID>_… variables) to be set');
+    const crmUrl = process.env.CRM_DATABASE_URL, telemetryUrl = process.env.TELEMETRY_DATABASE_URL;
+    if (!crmUrl || !telemetryUrl) usage('CRM_DATABASE_URL and TELEMETRY_DATABASE_URL must be set');
+    return { crmUrl, telemetryUrl };
+  }
+  if (regionsArg !== undefined) usage(`--regions cannot be used with REGIONS set (${listed.join(',')}): customers are placed over REGIONS`);
+  if (region === undefined) usage(`REGIONS is set (${listed.join(',')}): name the region whose databases to fill with --region; the central CRM holds no customers`);
+  if (!listed.includes(region)) usage(`--region ${region} is not listed in REGIONS (${listed.join(',')})`);
+  const variable = (suffix: 'CRM_DATABASE_URL' | 'TELEMETRY_DATABASE_URL') => regionVariable(region, suffix);
+  const crmUrl = process.env[variable('CRM_DATABASE_URL')], telemetryUrl = process.env[variable('TELEMETRY_DATABASE_URL')];
+  if (!crmUrl || !telemetryUrl) usage(`${variable('CRM_DATABASE_URL')} and ${variable('TELEMETRY_DATABASE_URL')} must be set`);
+  return { crmUrl, telemetryUrl, regions: listed, onlyRegion: region };
+}
+
 async function main(): Promise<void> {
   let values;
   try {
     ({ values } = parseArgs({
       options: {
         customers: { type: 'string' }, days: { type: 'string' }, 'events-per-day': { type: 'string' },
-        seed: { type: 'string' }, regions: { type: 'string' }, end: { type: 'string' },
+        seed: { type: 'string' }, regions: { type: 'string' }, region: { type: 'string' }, end: { type: 'string' },
         reset: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -82,10 +112,12 @@ async function main(): Promise<void> {
   const days = intArg('days', values.days) ?? usage('--days is required');
   const end = values.end === undefined ? undefined : new Date(values.end);
   if (end && Number.isNaN(end.getTime())) usage(`--end must be an ISO date, got "${values.end}"`);
+  const target = targetOf(values.region, values.regions);
   const opts: Omit<GenerateOptions, 'crm' | 'telemetry'> = {
     customers, days, end, reset: values.reset,
     eventsPerDay: intArg('events-per-day', values['events-per-day']), seed: intArg('seed', values.seed),
-    regions: values.regions?.split(',').map((s) => s.trim()),
+    regions: target.regions ?? values.regions?.split(',').map((s) => s.trim()),
+    onlyRegion: target.onlyRegion,
     onProgress: progress(),
   };
   try {
@@ -93,9 +125,7 @@ async function main(): Promise<void> {
   } catch (err) {
     usage((err as Error).message);
   }
-  const crmUrl = process.env.CRM_DATABASE_URL;
-  const telemetryUrl = process.env.TELEMETRY_DATABASE_URL;
-  if (!crmUrl || !telemetryUrl) usage('CRM_DATABASE_URL and TELEMETRY_DATABASE_URL must be set');
+  const { crmUrl, telemetryUrl } = target;
 
   const pgOptions = { onnotice: () => {}, connection: { application_name: 'bionicpro-seed' }, max: 2 };
   const crm = postgres(crmUrl, pgOptions);
