@@ -113,7 +113,9 @@ describe('against PostgreSQL', () => {
 
   beforeAll(async () => {
     stack = await startSagaStack('cli');
-    for (const db of ['a_crm', 'a_telemetry', 'a_platform', 'b_crm', 'b_telemetry', 'b_platform']) await stack.crm.unsafe(`CREATE DATABASE ${db}`);
+    for (const db of ['a_crm', 'a_telemetry', 'a_platform', 'b_crm', 'b_telemetry', 'b_platform', 'c_crm', 'c_telemetry', 'c_platform', 'c_crm_ru', 'c_telemetry_ru']) {
+      await stack.crm.unsafe(`CREATE DATABASE ${db}`);
+    }
     const ids = await stack.customers([{ username: 'alice', balance: '5000.00' }]);
     const order = { customerId: ids.alice!, modelId: stack.model.id };
     // One saga the whole way to FINISHED ...
@@ -166,6 +168,21 @@ describe('against PostgreSQL', () => {
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/✔ platform +up to date\n0 migrations applied/);
     expect(await appliedNames(env.PLATFORM_DATABASE_URL)).toEqual(await files(MIGRATION_DIRS.platform));
+  }, 120_000);
+
+  it('with REGIONS, migrate also covers every region\'s CRM and telemetry databases', async () => {
+    const env = { ...urls('c'), REGIONS: 'ru', REGION_RU_CRM_DATABASE_URL: dbUrl('c_crm_ru'), REGION_RU_TELEMETRY_DATABASE_URL: dbUrl('c_telemetry_ru') };
+    const r = await bionic(['migrate'], env);
+    expect(r.code, r.stderr).toBe(0);
+    for (const [t, db] of [['crm', 'c_crm_ru'], ['telemetry', 'c_telemetry_ru']] as const) {
+      const names = await files(MIGRATION_DIRS[t]);
+      expect(r.stdout).toMatch(new RegExp(`✔ ${t}_ru +${names.length} applied: ${names[0]}`));
+      expect(await appliedNames(dbUrl(db))).toEqual(names);
+    }
+    expect(r.stdout).not.toMatch(/platform_ru/);
+    const bad = await bionic(['migrate'], { ...urls('c'), REGIONS: 'ru,eu', REGION_RU_CRM_DATABASE_URL: dbUrl('c_crm_ru'), REGION_RU_TELEMETRY_DATABASE_URL: dbUrl('c_telemetry_ru') });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/REGION_EU_CRM_DATABASE_URL/);
   }, 120_000);
 
   it('two migrate runs at once take turns: each migration is applied by exactly one', async () => {

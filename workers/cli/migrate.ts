@@ -1,13 +1,15 @@
 /**
  * `bionic migrate [targets…]`: applies pending migrations with the worker's runner
  * (workers/db/migrate.ts): forward-only, checksummed, serialised by an advisory lock, so running it
- * next to starting workers, or twice, is safe.
+ * next to starting workers, or twice, is safe. With `REGIONS` set, `crm`, `telemetry` and
+ * `clickhouse` also cover every region's database (`REGION_<ID>_…`), reported as `crm_<id>` and so on.
  */
 import pc from 'picocolors';
 import type postgres from 'postgres';
 import type { Env } from '../../shared/config.ts';
-import type { Olap } from '../../shared/ports/olap.ts';
-import { ChdbDirectoryInUseError, createClickHouseOlap } from '../adapters/olap-clickhouse.ts';
+import { ConfigError } from '../../shared/config-fields.ts';
+import { regionsConfigOf, regionsEnv, type Region } from '../../shared/regions/config.ts';
+import { ChdbDirectoryInUseError, createClickHouseOlap, type ClickHouseOlap } from '../adapters/olap-clickhouse.ts';
 import { migrateAll, type AppliedMigration } from '../db/migrate.ts';
 import { closeAll, connect } from './db.ts';
 import { requireVars } from './env.ts';
@@ -28,7 +30,20 @@ export function parseTargets(args: readonly string[]): MigrationTarget[] {
   return args.length ? MIGRATION_TARGETS.filter((t) => args.includes(t)) : [...DEFAULT_TARGETS];
 }
 
-async function openOlap(env: Env): Promise<Olap> {
+/** The regions `REGIONS` lists, with their databases (none without `REGIONS`); bad variables are a usage error. */
+function regionsOf(env: Env): Region[] {
+  const ids = regionsEnv.REGIONS.safeParse(env.REGIONS || undefined);
+  if (!ids.success) throw new CliError(`REGIONS ${ids.error.issues[0]?.message ?? 'is invalid'}`, EXIT.USAGE);
+  if (!ids.data) return [];
+  try {
+    return regionsConfigOf(env, 'worker', ids.data, { reportsBucket: 'reports', s3Region: 'unused', clickhouseDatabase: env.CLICKHOUSE_DATABASE || 'bionic' }).regions;
+  } catch (err) {
+    if (err instanceof ConfigError) throw new CliError(err.message, EXIT.USAGE, { cause: err });
+    throw err;
+  }
+}
+
+async function openOlap(env: Env): Promise<ClickHouseOlap> {
   const e = requireVars(env, ['CLICKHOUSE_URL', 'CLICKHOUSE_USER', 'CLICKHOUSE_PASSWORD', 'CLICKHOUSE_DATABASE', 'CHDB_PATH']);
   try {
     return await createClickHouseOlap({
@@ -42,31 +57,51 @@ async function openOlap(env: Env): Promise<Olap> {
   }
 }
 
-/** Runs the migrations of `targets` and reports them on `out`. */
-export async function migrate(targets: readonly MigrationTarget[], env: Env, out: Output): Promise<AppliedMigration[]> {
+/** One applied migration; `database` names a region's (`crm_ru`, `clickhouse_ru`) or is the target itself. */
+export interface MigrateResult extends AppliedMigration { database: string }
+
+/** Runs the migrations of `targets` (and of every region's databases) and reports them on `out`. */
+export async function migrate(targets: readonly MigrationTarget[], env: Env, out: Output): Promise<MigrateResult[]> {
   const pgTargets = targets.filter((t): t is Exclude<MigrationTarget, 'clickhouse'> => t !== 'clickhouse');
   // Every variable is checked before anything connects, so one run names every problem.
   const vars = requireVars(env, pgTargets.map((t) => URL_VAR[t]));
-  const pools: Partial<Record<MigrationTarget, postgres.Sql>> = {};
-  let olap: Olap | undefined;
+  const regions = regionsOf(env);
+  const pools: postgres.Sql[] = [];
+  let olap: ClickHouseOlap | undefined;
   const started = performance.now();
+  const log = (message: string, fields?: Record<string, unknown>) => {
+    if (message === 'applying migration') out.progress(`applying ${String(fields?.file ?? '').replace(/^.*\/(infra\/)/, '$1')}`);
+    else out.progress(`${message} ${fields ? JSON.stringify(fields) : ''}`);
+  };
   try {
-    for (const t of pgTargets) pools[t] = await connect(t, vars[URL_VAR[t]]!);
-    if (targets.includes('clickhouse')) olap = await openOlap(env);
-    const applied = await migrateAll({ ...pools, olap }, (message, fields) => {
-      if (message === 'applying migration') out.progress(`applying ${String(fields?.file ?? '').replace(/^.*\/(infra\/)/, '$1')}`);
-      else out.progress(`${message} ${fields ? JSON.stringify(fields) : ''}`);
-    });
+    const open = async (t: Exclude<MigrationTarget, 'clickhouse'>, url: string) => { const sql = await connect(t, url); pools.push(sql); return sql; };
+    const applied: MigrateResult[] = [];
+    const run = async (suffix: string, targets: Parameters<typeof migrateAll>[0]) => {
+      for (const a of await migrateAll(targets, log)) applied.push({ ...a, database: `${a.target}${suffix}` });
+    };
+    const central: Parameters<typeof migrateAll>[0] = {};
+    for (const t of pgTargets) central[t] = await open(t, vars[URL_VAR[t]]!);
+    if (targets.includes('clickhouse')) central.olap = olap = await openOlap(env);
+    await run('', central);
+    for (const r of regions) {
+      const regional: Parameters<typeof migrateAll>[0] = {};
+      if (targets.includes('crm')) regional.crm = await open('crm', r.crmDatabaseUrl!);
+      if (targets.includes('telemetry')) regional.telemetry = await open('telemetry', r.telemetryDatabaseUrl!);
+      if (olap) regional.olap = olap.withDatabase(r.clickhouseDatabase!);
+      await run(`_${r.id}`, regional);
+    }
     const secs = ((performance.now() - started) / 1000).toFixed(1);
     out.json({ applied });
-    for (const t of targets) {
-      const names = applied.filter((a) => a.target === t).map((a) => a.name);
-      out.line(`${pc.green('✔')} ${t.padEnd(10)} ${names.length ? `${names.length} applied: ${names.join(', ')}` : pc.dim('up to date')}`);
+    const databases = targets.flatMap((t) => [t, ...(t === 'platform' ? [] : regions.map((r) => `${t}_${r.id}`))]);
+    const width = Math.max(10, ...databases.map((d) => d.length));
+    for (const d of databases) {
+      const names = applied.filter((a) => a.database === d).map((a) => a.name);
+      out.line(`${pc.green('✔')} ${d.padEnd(width)} ${names.length ? `${names.length} applied: ${names.join(', ')}` : pc.dim('up to date')}`);
     }
     out.line(`${applied.length} migration${applied.length === 1 ? '' : 's'} applied in ${secs} s`);
     return applied;
   } finally {
     await olap?.close();
-    await closeAll(Object.values(pools));
+    await closeAll(pools);
   }
 }
