@@ -8,6 +8,7 @@ import type { ProcedureMetrics } from '../shared/metrics/ops-metrics.ts';
 import type { BionicTopics } from '../shared/bus/topics.ts';
 import type { Bus, Kv, ObjectStore, Olap, Oltp } from '../shared/ports/index.ts';
 import type { EtlService } from '../shared/etl/port.ts';
+import type { AnalyticsService } from '../shared/analytics/port.ts';
 import type { CdcControl } from '../shared/ports/cdc.ts';
 import type { ReportBuilder, ReportDelivery } from '../shared/reports/ports.ts';
 import type { OrdersPort } from '../shared/saga/api.ts';
@@ -32,6 +33,8 @@ export interface Ports {
   bus?: Bus<BionicTopics>;
   /** The ETL (worker-served `etl.*`, workers/etl). */
   etl?: EtlService;
+  /** Workers: pseudonymised cross-region analytics (worker-served `analytics.*`, workers/analytics). */
+  analytics?: AnalyticsService;
   /** Workers: orders and their sagas (workers/saga). */
   orders?: OrdersPort;
   /** Edge: the signed-in user's live notifications from KV (shared/notifications). */

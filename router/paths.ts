@@ -2,7 +2,7 @@
  * Which host serves which procedure. The edge serves its own domains and forwards the worker
  * domains to the worker pool with the caller's bearer token; clients split batches by this rule.
  */
-export const WORKER_DOMAINS = ['worker', 'orders', 'saga', 'etl', 'cdc', 'reportsBuilder'] as const;
+export const WORKER_DOMAINS = ['worker', 'orders', 'saga', 'etl', 'cdc', 'reportsBuilder', 'analytics'] as const;
 export type WorkerDomain = (typeof WORKER_DOMAINS)[number];
 
 /** True when a procedure path (e.g. `orders.create`) is served by the workers. */

@@ -3,6 +3,7 @@
  * worker pool serves (domains listed in paths.ts); their union is the type clients use.
  */
 import { healthRouter, workerRouter as workerInfoRouter } from './routers/health.ts';
+import { analyticsRouter } from './routers/analytics.ts';
 import { cdcRouter } from './routers/cdc.ts';
 import { etlRouter } from './routers/etl.ts';
 import { meRouter } from './routers/me.ts';
@@ -26,6 +27,7 @@ export const workerRouter = router({
   orders: ordersRouter,
   saga: sagaRouter,
   etl: etlRouter,
+  analytics: analyticsRouter,
   cdc: cdcRouter,
 });
 

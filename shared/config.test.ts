@@ -88,6 +88,18 @@ describe('configuration', () => {
     expect(problems(() => parseEdgeConfig({ ...edgeEnv, METRICS_TOKEN: 'short' })).problems.map((p) => p.variable)).toEqual(['METRICS_TOKEN']);
   });
 
+  it('requires ANALYTICS_PSEUDONYM_KEY in production with regions; development falls back to the public key', () => {
+    const prodEnv = { ...workerEnv, BIONIC_ENV: 'production', OIDC_ISSUER: 'https://sso.example.com/realms/x', METRICS_TOKEN: METRICS };
+    const regionEnv = { REGIONS: 'ru', REGION_RU_CRM_DATABASE_URL: 'postgres://u:p@h:5432/crm_ru', REGION_RU_TELEMETRY_DATABASE_URL: 'postgres://u:p@h:5432/telemetry_ru' };
+    expect(problems(() => parseWorkerConfig({ ...prodEnv, ...regionEnv })).problems)
+      .toEqual([{ variable: 'ANALYTICS_PSEUDONYM_KEY', message: 'is required in production when REGIONS is set' }]);
+    expect(parseWorkerConfig({ ...prodEnv, ...regionEnv, ANALYTICS_PSEUDONYM_KEY: 'a-long-pseudonym-key' }).analytics).toEqual({ pseudonymKey: 'a-long-pseudonym-key' });
+    // Production without regions and without a key publishes nothing rather than use a public key.
+    expect(parseWorkerConfig(prodEnv).analytics).toEqual({ pseudonymKey: null });
+    expect(parseWorkerConfig({ ...workerEnv, ...regionEnv }).analytics.pseudonymKey).toBe('bionicpro-development-analytics-pseudonym-key');
+    expect(problems(() => parseWorkerConfig({ ...workerEnv, ANALYTICS_PSEUDONYM_KEY: 'short' })).problems.map((p) => p.variable)).toEqual(['ANALYTICS_PSEUDONYM_KEY']);
+  });
+
   it('parses the sign-in settings with defaults', () => {
     const c = parseEdgeConfig({ ...edgeEnv, ...authEnv });
     expect(c.auth).toEqual({

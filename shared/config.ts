@@ -4,8 +4,10 @@
  * Parsed once at the composition root; nothing below the root reads the environment.
  */
 import { z } from 'zod';
+import { analyticsConfigOf, analyticsEnv, analyticsKeyProblem, type AnalyticsConfig } from './analytics/config.ts';
 import { busConfigOf, busEnv, type BusConfig } from './bus/config.ts';
 import { cdcConfigOf, cdcEnv, type CdcConfig } from './cdc/config.ts';
+import { cdcRegionProblems } from './cdc/regions.ts';
 import { bool, ConfigError, port, secret, url, type Env } from './config-fields.ts';
 import { sagaConfigOf, sagaEnv, type SagaConfig } from './saga/config.ts';
 import { telemetryConfigOf, telemetryEnv, type TelemetryConfig } from './telemetry/config.ts';
@@ -102,7 +104,7 @@ const workerOnly = {
 };
 
 export const edgeEnvSchema = z.object({ ...common, ...kv, ...objectStore, ...edgeOnly, ...edgeAuth, ...reportsEdgeEnv, ...telemetryEnv, ...regionsEnv });
-export const workerEnvSchema = z.object({ ...common, ...kv, ...objectStore, ...workerOnly, ...oidcShared, ...busEnv, ...cdcEnv, ...reportsWorkerEnv, ...sagaEnv, ...telemetryEnv, ...etlEnv, ...regionsEnv });
+export const workerEnvSchema = z.object({ ...common, ...kv, ...objectStore, ...workerOnly, ...oidcShared, ...busEnv, ...cdcEnv, ...reportsWorkerEnv, ...sagaEnv, ...telemetryEnv, ...etlEnv, ...analyticsEnv, ...regionsEnv });
 
 // Rules across variables; the plain object schemas above stay introspectable (`.shape`).
 const edgeEnvChecked = edgeEnvSchema.superRefine((e, ctx) => {
@@ -120,6 +122,10 @@ const workerEnvChecked = workerEnvSchema.superRefine((e, ctx) => {
   if (!e.OIDC_ISSUER && e.BIONIC_ENV === 'production') ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['OIDC_ISSUER'], message: 'is required in production' });
   const metricsProblem = metricsTokenProblem(e);
   if (metricsProblem) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['METRICS_TOKEN'], message: metricsProblem });
+  const analyticsProblem = analyticsKeyProblem(e);
+  if (analyticsProblem) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['ANALYTICS_PSEUDONYM_KEY'], message: analyticsProblem });
+  const cdcNames = { slot: e.CDC_SLOT, publication: e.CDC_PUBLICATION, snapshotSourceUrl: e.CDC_SNAPSHOT_SOURCE_URL ?? null };
+  for (const p of cdcRegionProblems(cdcNames, e.REGIONS)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [p.variable], message: p.message });
 });
 
 type EdgeEnv = z.output<typeof edgeEnvSchema>;
@@ -175,6 +181,8 @@ export interface WorkerConfig {
   reports: ReportsWorkerConfig;
   telemetry: TelemetryConfig;
   etl: EtlConfig;
+  /** Pseudonymised cross-region analytics (shared/analytics). */
+  analytics: AnalyticsConfig;
   /** Data residency: the regions and their personal-data stores (shared/regions). */
   regions: RegionsConfig;
 }
@@ -242,6 +250,7 @@ export function parseWorkerConfig(env: Env): WorkerConfig {
     reports: reportsWorkerConfigOf(e),
     telemetry: telemetryConfigOf(e),
     etl: etlConfigOf(e),
+    analytics: analyticsConfigOf(e),
     regions: regionsConfigOf(env, 'worker', e.REGIONS, {
       crmDatabaseUrl: e.CRM_DATABASE_URL, telemetryDatabaseUrl: e.TELEMETRY_DATABASE_URL, clickhouseDatabase: e.CLICKHOUSE_DATABASE,
       reportsBucket: e.S3_BUCKET_REPORTS, s3Endpoint: e.S3_ENDPOINT, s3Region: e.S3_REGION,

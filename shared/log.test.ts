@@ -23,9 +23,10 @@ describe('logs', () => {
     createLogger({ write: (l) => lines.push(l) }).child({ requestId: 'r1' }).info(`got Bearer abc.def.ghi`, {
       password: 'hunter2', refresh_token: 'rt-123', nested: { accessToken: 'at', note: `token ${jwt}` },
       url: 'postgres://bionic:s3cret@127.0.0.1:5432/crm', err: new Error(`bad ${jwt}`),
+      env: { ANALYTICS_PSEUDONYM_KEY: 'pk-0123456789abcdef' }, analytics: { pseudonymKey: 'pk-fedcba9876543210' },
     });
     const out = lines[0]!;
-    for (const secret of ['hunter2', 'rt-123', '"at"', jwt, 's3cret', 'abc.def.ghi']) expect(out).not.toContain(secret);
+    for (const secret of ['hunter2', 'rt-123', '"at"', jwt, 's3cret', 'abc.def.ghi', 'pk-0123456789abcdef', 'pk-fedcba9876543210']) expect(out).not.toContain(secret);
     const rec = JSON.parse(out);
     expect(rec.requestId).toBe('r1');
     expect(rec.url).toBe('postgres://bionic:[REDACTED]@127.0.0.1:5432/crm');

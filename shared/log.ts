@@ -15,7 +15,7 @@ export interface Logger {
   child(fields: Record<string, unknown>): Logger;
 }
 
-const SECRET_KEY = /pass(word)?|secret|token|authorization|cookie|api[_-]?key|private|credential|session_?id|verifier|refresh|access_?token|id_?token/i;
+const SECRET_KEY = /pass(word)?|secret|token|authorization|cookie|api[_-]?key|private|credential|session_?id|verifier|refresh|access_?token|id_?token|pseudonym_?key/i;
 const SECRET_TEXT: [RegExp, string][] = [
   [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/g, '$1 [REDACTED]'],
   [/\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g, '[REDACTED]'], // JWTs

@@ -14,11 +14,12 @@ import { migrateAll } from './db/migrate.ts';
 import { createWorkerApp } from './app.ts';
 import { createJwtAuthenticator } from './auth/verify-jwt.ts';
 import { createBus, loadTopicSpecs } from './bus/index.ts';
-import { startCdc } from './cdc/index.ts';
+import { startRegionalCdc } from './cdc/regions.ts';
 import { bionicCodec } from '../shared/bus/topics.ts';
 import { startSaga } from './saga/index.ts';
 import { createReportBuilder, scheduleReportCleanup } from './reports/index.ts';
-import { createEtl } from './etl/index.ts';
+import { createEtl, etlRegionsOf } from './etl/index.ts';
+import { createAnalyticsService } from './analytics/service.ts';
 import { ingestRoutes } from './telemetry/routes.ts';
 import { createLifecycle } from '../edge/middleware/lifecycle.ts';
 import { opsEvents } from '../shared/metrics/events.ts';
@@ -50,12 +51,14 @@ export async function startWorker(config: WorkerConfig) {
     const regional = await regions.migrate((msg, f) => log.info(msg, f));
     log.info('migrations checked', { applied: applied.length + regional.length });
   }
+  const topics = await loadTopicSpecs();
   const bus = trackConsumerGroups(await createBus(config.bus, {
-    platformUrl: config.oltp.platform, codec: bionicCodec, log: log.child({ component: 'bus' }), topics: await loadTopicSpecs(),
+    platformUrl: config.oltp.platform, codec: bionicCodec, log: log.child({ component: 'bus' }), topics,
   }));
   log.info('bus ready', { kind: bus.kind });
+  // One CDC per region (its CRM into its ClickHouse database); without REGIONS, the central CRM's.
   const cdc = config.cdc.enabled
-    ? await startCdc({ crmUrl: config.oltp.crm, olap, bus, log: log.child({ component: 'cdc' }), options: config.cdc.options, registry: metrics.registry })
+    ? await startRegionalCdc({ regions: regions.ports, bus, log: log.child({ component: 'cdc' }), options: config.cdc.options, registry: metrics.registry, topics })
     : undefined;
   const saga = await startSaga({ crm: oltp.crm.sql, regions: regions.ports, platform: oltp.platform.sql, bus, kv, log, config: config.saga });
   const health = () =>
@@ -75,12 +78,16 @@ export async function startWorker(config: WorkerConfig) {
   const reportCleanup = config.reports.cleanupCron
     ? scheduleReportCleanup(config.reports.cleanupCron, { objectStore: regions.ports.all().map((r) => r.reports), kv, log: log.child({ component: 'reports-cleanup' }), olderThanSeconds: config.reports.oldVersionTtlSeconds })
     : null;
+  // One ETL job per region (its telemetry and CRM into its ClickHouse database), pseudonymised day rows into the central one.
+  const pseudonymKey = config.analytics.pseudonymKey;
   const etl = createEtl({
-    olap, platform: oltp.platform.sql, telemetry: oltp.telemetry, telemetryUrl: config.oltp.telemetry, crmUrl: config.oltp.crm,
+    regions: etlRegionsOf(regions.ports), platform: oltp.platform.sql,
     config: config.etl, kv, reports: reportBuilder, log: log.child({ component: 'etl' }),
+    analytics: pseudonymKey ? { key: pseudonymKey, centralDatabase: config.olap.database } : undefined,
     onRun: (_req, out) => opsEvents.etlRun(etlRunEvent(out)),
   });
-  const app = createWorkerApp({ ports: { etl: etl.service, kv, objectStore, olap, oltp, bus, reportBuilder, orders: saga.orders, cdc, regions: regions.ports }, log, health, authenticate,
+  const analytics = pseudonymKey ? createAnalyticsService({ olap, regions: etl.service.regions }) : undefined;
+  const app = createWorkerApp({ ports: { etl: etl.service, analytics, kv, objectStore, olap, oltp, bus, reportBuilder, orders: saga.orders, cdc, regions: regions.ports }, log, health, authenticate,
     metrics, metricsToken: config.ops.metricsToken, lifecycle });
   addWorkerCollectors(metrics.registry, { cdc, bus, groups: bus.consumerGroups, platform: oltp.platform.sql, log });
   // Device uploads forwarded by the edge (edge/telemetry): verified again, stored in one transaction.

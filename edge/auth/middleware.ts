@@ -13,6 +13,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import type { Identity } from '../../router/context.ts';
 import type { Logger } from '../../shared/log.ts';
 import { opsEvents } from '../../shared/metrics/events.ts';
+import { addAnswerHeaders } from '../middleware/request-context.ts';
 import { readCookie, sessionCookieName, type CookieSettings } from './cookies.ts';
 import { rateLimitHeaders, RateLimitUnavailableError, type RateLimitBucket, type RateLimitDecision, type RateLimiter } from './rate-limit.ts';
 import { RefreshUnavailableError, type Refresher } from './refresh.ts';
@@ -26,21 +27,7 @@ export type AuthVariables = {
   session: Session | null;
   /** True when the access token is due but could not be refreshed just now. */
   sessionStale: boolean;
-  /** `X-RateLimit-*` headers not yet on the response (see {@link takeRateLimitHeaders}). */
-  rateLimitHeaders: Record<string, string> | null;
 };
-
-/**
- * Hands the request's `X-RateLimit-*` headers to a handler that builds its Response itself, so
- * they go into that Response's own header record: adding them afterwards makes the runtime copy
- * every header of a response it could otherwise write as it is (hot routes: cached reports).
- */
-export function takeRateLimitHeaders(c: Context): Record<string, string> {
-  const ctx = c as Context<{ Variables: Pick<AuthVariables, 'rateLimitHeaders'> }>;
-  const headers = ctx.get('rateLimitHeaders') ?? {};
-  ctx.set('rateLimitHeaders', null);
-  return headers;
-}
 
 export interface AuthMiddlewareOptions {
   sessions: SessionStore | null;
@@ -104,7 +91,6 @@ export const authMiddleware = (opts: AuthMiddlewareOptions): MiddlewareHandler<{
     c.set('identity', null);
     c.set('session', null);
     c.set('sessionStale', false);
-    c.set('rateLimitHeaders', null);
     const path = c.req.path;
     if (UNLIMITED_PATHS.has(path)) return next();
     const signIn = SIGN_IN_PATHS.has(path);
@@ -135,7 +121,7 @@ export const authMiddleware = (opts: AuthMiddlewareOptions): MiddlewareHandler<{
       return refuse(c, 429, 'Too many requests. Please slow down and try again later.', headers);
     }
 
-    if (session && opts.refresher) {
+    if (session && opts.refresher && !opts.refresher.isFresh(session)) {
       try {
         const fresh = await opts.refresher.ensureFresh(session);
         // Another instance's refresh (or the end of the session) replaces what this one cached.
@@ -149,14 +135,8 @@ export const authMiddleware = (opts: AuthMiddlewareOptions): MiddlewareHandler<{
     }
     c.set('session', session);
     c.set('identity', session?.identity ?? null);
-    c.set('rateLimitHeaders', decision ? headers : null);
-    await next();
-    if (c.get('rateLimitHeaders')) {
-      // Responses built from a fetch() may have immutable headers; copy once when needed.
-      try { for (const [k, v] of Object.entries(headers)) c.res.headers.set(k, v); } catch {
-        c.res = new Response(c.res.body, c.res);
-        for (const [k, v] of Object.entries(headers)) c.res.headers.set(k, v);
-      }
-    }
+    // On the answer with the request id (edge/middleware/request-context.ts): no work after next().
+    if (decision) addAnswerHeaders(c, headers);
+    return next();
   };
 };

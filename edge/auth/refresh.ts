@@ -106,6 +106,8 @@ export function createRefresher(opts: RefresherOptions) {
   return {
     /** Number of refreshes this instance performed at the provider (metrics, tests). */
     get count() { return refreshes; },
+    /** True when the session's access token needs no refresh now (callers then skip {@link ensureFresh}'s promise). */
+    isFresh: fresh,
     /** The session with a usable access token: as is, refreshed, or null when it has ended. */
     async ensureFresh(s: Session): Promise<Session | null> {
       if (fresh(s)) return s;

@@ -13,20 +13,24 @@ export interface Lifecycle {
   readonly middleware: MiddlewareHandler;
 }
 
+/** Answers carry `Connection: close` while draining (Node): keep-alive clients move elsewhere. */
+const closing: MiddlewareHandler = async (c, next) => {
+  await next();
+  try { c.res.headers.set('connection', 'close'); } catch {
+    // Responses built from a fetch() have immutable headers.
+    c.res = new Response(c.res.body, c.res);
+    c.res.headers.set('connection', 'close');
+  }
+};
+
 export function createLifecycle(opts: { closeConnections?: boolean } = {}): Lifecycle {
   let draining = false;
   return {
     get draining() { return draining; },
     drain() { draining = true; },
-    middleware: async function lifecycle(c, next) {
-      await next();
-      // Deno.serve closes connections itself on shutdown; only Node needs the hint.
-      if (!draining || !opts.closeConnections) return;
-      try { c.res.headers.set('connection', 'close'); } catch {
-        // Responses built from a fetch() have immutable headers.
-        c.res = new Response(c.res.body, c.res);
-        c.res.headers.set('connection', 'close');
-      }
+    // Not async itself: while serving (always, but for the last seconds) requests pass straight on.
+    middleware: function lifecycle(c, next) {
+      return draining && opts.closeConnections ? closing(c, next) : next();
     },
   };
 }

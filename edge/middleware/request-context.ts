@@ -4,8 +4,14 @@
  * answer), the request's child logger, then — once answered — the request metrics and the access
  * line. It runs on every request, so it does only what it must: one header read, a logger child
  * that merges its fields only when something logs, Hono's route path computed once.
+ *
+ * Headers every answer carries (the request id; the rate limit's, added by the auth middleware)
+ * wait in one plain record until the answer exists, and are added to it here. A handler that
+ * builds its Response itself takes them first ({@link takeAnswerHeaders}) so they go into that
+ * Response's own record, which @hono/node-server writes as it is — adding them afterwards would
+ * turn it into a `Headers` object (the cached report's path, the edge's hottest, avoids that).
  */
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import type { Logger } from '../../shared/log.ts';
 import type { OpsMetrics } from '../../shared/metrics/ops-metrics.ts';
 import { logAccess } from './access-log.ts';
@@ -21,17 +27,43 @@ export interface RequestContextOptions {
   metrics: Pick<OpsMetrics, 'http'>;
 }
 
-export const requestContext = (opts: RequestContextOptions): MiddlewareHandler<{ Variables: { requestId: string; log: Logger } }> =>
+export type RequestContextVariables = {
+  requestId: string;
+  log: Logger;
+  /** Headers for the answer not yet on it; null once a handler took them. */
+  answerHeaders: Record<string, string> | null;
+};
+
+type Ctx = Context<{ Variables: Partial<RequestContextVariables> }>;
+
+/** Adds `headers` to those the answer will carry (a no-op outside {@link requestContext} or once taken). */
+export function addAnswerHeaders(c: Context, headers: Record<string, string>): void {
+  const pending = (c as Ctx).get('answerHeaders');
+  if (pending) for (const k in headers) pending[k] = headers[k]!;
+}
+
+/** Hands the answer's pending headers to a handler that builds its Response itself (see the module comment). */
+export function takeAnswerHeaders(c: Context): Record<string, string> {
+  const ctx = c as Ctx;
+  const pending = ctx.get('answerHeaders');
+  if (!pending) return {};
+  ctx.set('answerHeaders', null);
+  return pending;
+}
+
+export const requestContext = (opts: RequestContextOptions): MiddlewareHandler<{ Variables: RequestContextVariables }> =>
   async function requestContext(c, next) {
     const started = performance.now();
     let id = c.req.header(REQUEST_ID_HEADER);
     if (!id || id.length > MAX_ID_LENGTH || UNSAFE_ID.test(id)) id = crypto.randomUUID();
     c.set('requestId', id);
-    c.header(REQUEST_ID_HEADER, id);
+    c.set('answerHeaders', { [REQUEST_ID_HEADER]: id });
     const log = opts.log.child({ requestId: id });
     c.set('log', log);
     try {
       await next();
+      const left = c.get('answerHeaders');
+      if (left) setHeaders(c, left);
     } finally {
       const ms = performance.now() - started;
       const route = c.req.routePath;
@@ -40,3 +72,13 @@ export const requestContext = (opts: RequestContextOptions): MiddlewareHandler<{
       logAccess(log, c, route, ms);
     }
   };
+
+function setHeaders(c: Context, headers: Record<string, string>): void {
+  try {
+    for (const k in headers) c.res.headers.set(k, headers[k]!);
+  } catch {
+    // Responses built from a fetch() have immutable headers: copy once.
+    c.res = new Response(c.res.body, c.res);
+    for (const k in headers) c.res.headers.set(k, headers[k]!);
+  }
+}

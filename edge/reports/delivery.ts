@@ -106,11 +106,17 @@ export function createReportDelivery(deps: DeliveryDeps) {
     return p;
   }
 
-  async function get(owner: string, period: ReportPeriod, scope: ReadScope): Promise<ServedReport> {
-    const version = await currentVersion(owner);
+  function get(owner: string, period: ReportPeriod, scope: ReadScope): Promise<ServedReport> {
+    // A hot report is answered without awaiting anything: version and bytes are both in memory.
+    const version = versions.get(owner, nowMs());
+    if (version === undefined) return currentVersion(owner).then((v) => lookUp(owner, v, period, scope));
+    try { return lookUp(owner, version, period, scope); } catch (err) { return Promise.reject(err); }
+  }
+
+  function lookUp(owner: string, version: number, period: ReportPeriod, scope: ReadScope): Promise<Entry> {
     const key = reportObjectKey(owner, version, period.id);
     const hit = lru.get(key);
-    if (hit) { opsEvents.reportCache('memory_hit'); return hit; }
+    if (hit) { opsEvents.reportCache('memory_hit'); return Promise.resolve(hit); }
     let shared = inflight.get(key);
     if (!shared) {
       // Counted once per lookup: readers joining one in flight are not counted again.

@@ -14,10 +14,10 @@ import { assertSameRegion, regionOf, ResidencyError } from '../../shared/regions
 import { csvFileName, reportToCsv } from '../../shared/reports/csv.ts';
 import { parseReportKey } from '../../shared/reports/keys.ts';
 import { parsePeriod, rangePeriod, utcToday, type ReportPeriod } from '../../shared/reports/period.ts';
-import { ReportsError, type ReportDelivery } from '../../shared/reports/ports.ts';
-import { takeRateLimitHeaders } from '../auth/middleware.ts';
+import { ReportsError, type ReportDelivery, type ServedReport } from '../../shared/reports/ports.ts';
+import { takeAnswerHeaders } from '../middleware/request-context.ts';
 import { ErrorPage, ReportListPage, ReportPage, SignInPage } from '../ui/pages.tsx';
-import { conditional, PRIVATE_REVALIDATE, STATUS } from './http.ts';
+import { conditional, PRIVATE_REVALIDATE, reportJson, STATUS } from './http.ts';
 import type { LinkSigner } from './links.ts';
 
 type Env = { Variables: { identity: Identity | null; log: Logger; requestId: string } };
@@ -34,6 +34,9 @@ export interface ReportRoutesOptions {
 
 /** Worker procedures only the edge itself may call: never forwarded for clients. */
 const INTERNAL_DOMAINS = ['reportsBuilder'];
+
+/** Where the edge serves its signed download links (`<LINK_PATH><token>`). */
+export const LINK_PATH = '/report-files/';
 
 const FILE = /^([A-Za-z0-9_-]+?)(?:\.(json|csv))?$/;
 
@@ -73,7 +76,9 @@ export function reportRoutes(opts: ReportRoutesOptions) {
     return guarded(c, async () => c.html(<ReportListPage username={identity.username} today={today()} reports={await opts.delivery(c).list(identity.userId)} />));
   });
 
-  app.get('/reports/files/:token', async (c) => {
+  // Outside /reports/ on purpose: beside `/reports/:file` it would keep Hono off its RegExpRouter
+  // (the fastest; see README "Reports"), and the cached report is the edge's hottest route.
+  app.get(`${LINK_PATH}:token`, async (c) => {
     if (!opts.signer) return c.json({ error: { code: 'NOT_FOUND', message: 'Download links are not served here' } }, 404);
     const check = await opts.signer.verify(c.req.param('token'));
     if (!check.ok) {
@@ -94,7 +99,7 @@ export function reportRoutes(opts: ReportRoutesOptions) {
     return conditional(c.req.raw, `"${stored.etag}"`, stored.body as Uint8Array<ArrayBuffer>, {
       'content-type': 'application/json; charset=utf-8', 'content-disposition': `attachment; filename="${name}"`,
       'cache-control': `private, max-age=${Math.max(0, check.expiresAt - opts.now())}`,
-    });
+    }, takeAnswerHeaders(c));
   });
 
   app.get('/reports/:file', async (c) => {
@@ -107,29 +112,20 @@ export function reportRoutes(opts: ReportRoutesOptions) {
       return c.html(<SignInPage returnTo={c.req.path} />, 401);
     }
     if (!period) return notFound(c, format);
-    return guarded(c, async () => {
-      const delivery = opts.delivery(c);
-      const served = await delivery.get(identity.userId, period);
-      const version = { 'x-report-version': String(served.version) };
-      if (format === 'json') {
-        // The answer's whole header record in one object: a Response built here loses what
-        // middleware set on the context (the request id), and adding it afterwards costs a copy.
-        return conditional(c.req.raw, `"${served.etag}"`, served.body as Uint8Array<ArrayBuffer>, {
-          'content-type': 'application/json; charset=utf-8', 'x-report-version': version['x-report-version'],
-          'x-request-id': c.get('requestId'), ...takeRateLimitHeaders(c),
-        });
-      }
-      const report = served.report();
-      if (format === 'csv') {
-        return conditional(c.req.raw, `"csv-${served.etag}"`, reportToCsv(report), {
-          'content-type': 'text/csv; charset=utf-8', 'content-disposition': `attachment; filename="${csvFileName(report)}"`, ...version,
-        });
-      }
-      const link = await delivery.link(identity.userId, period).catch(() => undefined);
-      c.header('cache-control', PRIVATE_REVALIDATE['cache-control']);
-      c.header('vary', PRIVATE_REVALIDATE.vary);
-      return c.html(<ReportPage username={identity.username} report={report} link={link} />);
-    }, format);
+    const delivery = opts.delivery(c);
+    let served: ServedReport;
+    try { served = await delivery.get(identity.userId, period); } catch (err) { return failure(c, err, format); }
+    if (format === 'json') return reportJson(c.req.raw, served, takeAnswerHeaders(c));
+    const report = served.report();
+    if (format === 'csv') {
+      return conditional(c.req.raw, `"csv-${served.etag}"`, reportToCsv(report), {
+        'content-type': 'text/csv; charset=utf-8', 'content-disposition': `attachment; filename="${csvFileName(report)}"`, 'x-report-version': String(served.version),
+      }, takeAnswerHeaders(c));
+    }
+    const link = await delivery.link(identity.userId, period).catch(() => undefined);
+    c.header('cache-control', PRIVATE_REVALIDATE['cache-control']);
+    c.header('vary', PRIVATE_REVALIDATE.vary);
+    return c.html(<ReportPage username={identity.username} report={report} link={link} />);
   });
 
   /**
@@ -154,12 +150,17 @@ async function guarded(c: Context<Env>, fn: () => Promise<Response>, format = 'h
   try {
     return await fn();
   } catch (err) {
-    if (!(err instanceof ReportsError)) throw err;
-    const status = STATUS[err.code];
-    const extra: Record<string, string> = status === 503 || status === 504 ? { 'retry-after': '5', 'cache-control': 'no-store' } : { 'cache-control': 'no-store' };
-    if (format !== 'html') return c.json({ error: { code: err.code === 'UNAVAILABLE' ? 'SERVICE_UNAVAILABLE' : err.code, message: err.message } }, status, extra);
-    return page(c, status, status >= 500 ? 'Reports are temporarily unavailable' : 'This report cannot be shown', err.message, extra);
+    return failure(c, err, format);
   }
+}
+
+/** The answer to a failed report read: a {@link ReportsError}'s status, as a page or JSON; anything else is rethrown. */
+function failure(c: Context<Env>, err: unknown, format: string): Response | Promise<Response> {
+  if (!(err instanceof ReportsError)) throw err;
+  const status = STATUS[err.code];
+  const extra: Record<string, string> = status === 503 || status === 504 ? { 'retry-after': '5', 'cache-control': 'no-store' } : { 'cache-control': 'no-store' };
+  if (format !== 'html') return c.json({ error: { code: err.code === 'UNAVAILABLE' ? 'SERVICE_UNAVAILABLE' : err.code, message: err.message } }, status, extra);
+  return page(c, status, status >= 500 ? 'Reports are temporarily unavailable' : 'This report cannot be shown', err.message, extra);
 }
 
 function page(c: Context<Env>, status: 400 | 401 | 403 | 404 | 503 | 504, title: string, message: string, headers: Record<string, string> = {}) {

@@ -98,7 +98,7 @@ function lockOrRefuse(dataDir: string) {
   return () => rmSync(file, { force: true });
 }
 
-interface DevSecrets { gatewayToken: string; oidcClientSecret: string; sessionKeys: string; telemetryDeviceKeys: string }
+interface DevSecrets { gatewayToken: string; oidcClientSecret: string; sessionKeys: string; telemetryDeviceKeys: string; analyticsPseudonymKey: string }
 
 /** Per-data-dir secrets, generated once, never in the repo; ones added later are filled in. */
 function devSecrets(dataDir: string): DevSecrets {
@@ -109,6 +109,7 @@ function devSecrets(dataDir: string): DevSecrets {
     oidcClientSecret: randomBytes(24).toString('base64url'),
     sessionKeys: `dev1:${randomBytes(32).toString('base64url')}`,
     telemetryDeviceKeys: `dev1:${randomBytes(32).toString('base64url')}`,
+    analyticsPseudonymKey: randomBytes(32).toString('base64url'),
     ...existing,
   };
   if (Object.keys(existing).length !== Object.keys(secrets).length) writeFileSync(file, JSON.stringify(secrets), { mode: 0o600 });
@@ -220,16 +221,14 @@ async function main() {
     const regionDbs = opts.regions.map((id) => ({ id, crm: pg.databaseUrl(`crm_${id}`), telemetry: pg.databaseUrl(`telemetry_${id}`) }));
     await step('databases + demo data', async () => {
       for (const d of DATABASES) await pg.ensureDatabase(d);
-      const prepared = await prepareDatabases(dbUrls, { seed: opts.seed, regionOf, onProgress: (m) => say(color(90, `  ${m}`)) });
-      let linked = 0;
-      for (const l of ldaps) linked += await linkDemoCustomers(dbUrls.crm, l);
-      return linked ? `${prepared}, ${linked} customers linked to sign-in accounts` : prepared;
+      return prepareDatabases(dbUrls, { seed: opts.seed });
     }, (r) => r);
     await step('regional databases', async () => {
       for (const r of regionDbs) { await pg.ensureDatabase(`crm_${r.id}`); await pg.ensureDatabase(`telemetry_${r.id}`); }
       const prepared = await prepareRegionDatabases(regionDbs, { seed: opts.seed, regionOf, onProgress: (m) => say(color(90, `  ${m}`)) });
-      for (const [i, l] of ldaps.entries()) await linkDemoCustomers(regionDbs[i]!.crm, l);
-      return prepared;
+      let linked = 0;
+      for (const [i, l] of ldaps.entries()) linked += await linkDemoCustomers(regionDbs[i]!.crm, l);
+      return linked ? `${prepared}; ${linked} customers linked to sign-in accounts` : prepared;
     }, (r) => r);
     // Data residency (shared/regions): the edge learns each region's bucket, the worker also its databases.
     const regionEnv: Record<string, string> = { REGIONS: opts.regions.join(',') };
@@ -258,7 +257,7 @@ async function main() {
       step('worker', async () => watch(await spawnApp('worker', process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
         ...common, WORKER_HOST: '127.0.0.1', WORKER_PORT: String(workerPort),
         CRM_DATABASE_URL: dbUrls.crm, TELEMETRY_DATABASE_URL: dbUrls.telemetry, PLATFORM_DATABASE_URL: dbUrls.platform, ...regionDbEnv,
-        CHDB_PATH: join(opts.dataDir, 'chdb'), ETL_RUN_ON_START: 'true',
+        CHDB_PATH: join(opts.dataDir, 'chdb'), ETL_RUN_ON_START: 'true', ANALYTICS_PSEUDONYM_KEY: secrets.analyticsPseudonymKey,
       })), (s) => s.url),
       step(`edge (${opts.edgeRuntime})`, async () => watch(opts.edgeRuntime === 'deno'
         ? await spawnApp('edge', join(ROOT, 'node_modules/.bin/deno'), ['run', '--allow-net', '--allow-env', '--allow-read', '--allow-sys', 'edge/main.deno.ts'], edgeEnv)
@@ -280,7 +279,8 @@ async function main() {
     // Connection details for tools and tests (with secrets: owner-only file, never printed).
     const stackFile = join(opts.dataDir, 'stack.json');
     const regions = Object.fromEntries(regionDbs.map((r, i) => [r.id, { crm: r.crm, telemetry: r.telemetry, reportsBucket: bucketOf(r.id), ldap: ldaps[i]!.url }]));
-    writeFileSync(stackFile, JSON.stringify({ ...common, ...regionDbEnv, ...dbUrls, regions, edge: edge.url, worker: worker.url, idpDataDir: join(opts.dataDir, 'idp') }, null, 2), { mode: 0o600 });
+    // The CLI (`bionic etl run`) must pseudonymise with the worker's key.
+    writeFileSync(stackFile, JSON.stringify({ ...common, ...regionDbEnv, ANALYTICS_PSEUDONYM_KEY: secrets.analyticsPseudonymKey, ...dbUrls, regions, edge: edge.url, worker: worker.url, idpDataDir: join(opts.dataDir, 'idp') }, null, 2), { mode: 0o600 });
     // One machine-readable line for scripts and tests.
     say('READY ' + JSON.stringify({
       edge: edge.url, worker: worker.url, gateway: gateway.url, s3: s3.url, idp: idp.issuer,

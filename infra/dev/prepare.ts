@@ -1,14 +1,14 @@
 /**
- * Brings the embedded PostgreSQL databases to the current schema and seeds the demo set into an
- * empty CRM. ClickHouse migrations run in the worker, which owns the chDB directory.
+ * Brings the embedded PostgreSQL databases to the current schema and seeds the demo set.
+ * ClickHouse migrations run in the worker, which owns the chDB directory.
  *
- * Data residency: each region also gets its own CRM and telemetry databases
- * ({@link prepareRegionDatabases}), seeded only with the demo customers placed in that region.
- * The central CRM then keeps ids, regions, devices and orders but no name, e-mail or phone.
+ * Data residency: each region has its own CRM and telemetry databases
+ * ({@link prepareRegionDatabases}), seeded only with the demo customers placed in that region;
+ * the central CRM holds the shared catalogue of models and no customers.
  */
 import postgres from 'postgres';
 import { migrateAll } from '../../workers/db/migrate.ts';
-import { seedDemoIfEmpty } from '../../workers/seed/generate.ts';
+import { seedDemoIfEmpty, upsertModels } from '../../workers/seed/generate.ts';
 
 type Progress = (message: string) => void;
 const open = (url: string) => postgres(url, { max: 2, onnotice: () => {} });
@@ -23,26 +23,16 @@ function phases(onProgress: Progress | undefined, prefix = '') {
   };
 }
 
-export async function prepareDatabases(
-  urls: { crm: string; telemetry: string; platform: string },
-  opts: {
-    seed: boolean; onProgress?: Progress;
-    /** The demo's regions decide where each customer lives; with it, the regional databases hold their personal data. */
-    regionOf?: (username: string) => string;
-    /** Seed pseudonyms instead of name, e-mail and phone; default: with `regionOf` (a regional stack). */
-    pseudonymous?: boolean;
-  },
-): Promise<string> {
+/**
+ * The central databases: migrated; with `seed`, the CRM gets the shared catalogue of prosthesis
+ * models. Customers, devices, orders and telemetry live in the regions' databases (data
+ * residency), so the central CRM and telemetry hold none.
+ */
+export async function prepareDatabases(urls: { crm: string; telemetry: string; platform: string }, opts: { seed: boolean }): Promise<string> {
   const crm = open(urls.crm), telemetry = open(urls.telemetry), platform = open(urls.platform);
   try {
     const applied = await migrateAll({ crm, telemetry, platform });
-    let seeded = '';
-    if (opts.seed) {
-      const r = await seedDemoIfEmpty({
-        crm, telemetry, regionOf: opts.regionOf, pseudonymous: opts.pseudonymous ?? opts.regionOf !== undefined, onProgress: phases(opts.onProgress),
-      });
-      seeded = r ? `, demo data: ${r.customers} customers, ${r.prostheses} prostheses, ${r.events} telemetry events` : ', demo data present';
-    }
+    const seeded = opts.seed ? `, catalogue: ${(await upsertModels(crm)).length} prosthesis models (customers live in their regions)` : '';
     return `${applied.length} migrations applied${seeded}`;
   } finally {
     await Promise.all([crm.end(), telemetry.end(), platform.end()]);

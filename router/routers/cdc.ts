@@ -1,9 +1,11 @@
 /**
  * `cdc.*` (worker-served): the health of change data capture, CRM PostgreSQL → bus → ClickHouse.
- * Admins only: it shows replication positions and table states of the whole platform.
+ * Admins only: it shows replication positions and table states of the whole platform. With regions,
+ * CDC runs per region and a status is one region's (input `{ region }`; optional with one region).
  */
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
+import { CdcRegionError } from '../../shared/cdc/regions.ts';
 import type { CdcStatus } from '../../shared/ports/cdc.ts';
 import { roleProcedure, router } from '../trpc.ts';
 
@@ -11,6 +13,7 @@ const lsn = z.string().nullable();
 const time = z.string().nullable();
 
 const cdcStatusOutput = z.object({
+  region: z.string(),
   state: z.enum(['starting', 'streaming', 'standby', 'reconnecting', 'stopped']),
   slot: z.object({
     name: z.string(), exists: z.boolean(), active: z.boolean(), activePid: z.number().nullable(),
@@ -32,12 +35,22 @@ const cdcStatusOutput = z.object({
   checkedAt: z.string(),
 }) satisfies z.ZodType<CdcStatus>;
 
-/** Slot positions, lag (seconds and bytes), retained WAL, per-table state and the alert, right now. */
+/**
+ * One region's slot positions, lag (seconds and bytes), retained WAL, per-table state and the alert,
+ * right now. `region` is required when CDC runs for several regions.
+ */
 const status = roleProcedure('admin')
+  .input(z.object({ region: z.string().min(1).max(64).optional() }).optional())
   .output(cdcStatusOutput)
-  .query(async ({ ctx }) => {
+  .query(async ({ ctx, input }) => {
     if (!ctx.ports.cdc) throw new TRPCError({ code: 'PRECONDITION_FAILED', message: 'CDC does not run on this worker' });
-    return ctx.ports.cdc.status();
+    try {
+      return await ctx.ports.cdc.status(input?.region);
+    } catch (err) {
+      if (!(err instanceof CdcRegionError)) throw err;
+      const message = err.reason === 'REGION_REQUIRED' ? `${err.message} with the input { region }` : err.message;
+      throw new TRPCError({ code: err.reason === 'REGION_REQUIRED' ? 'BAD_REQUEST' : 'NOT_FOUND', message, cause: err });
+    }
   });
 
 export const cdcRouter = router({ status });

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { BusSchemaError, defineCodec } from './codec.ts';
-import { bionicCodec, cdcEnvelopeSchema, cdcTopic, isCdcEnvelope, SAGA_TOPICS, type CdcEnvelope } from './topics.ts';
+import { bionicCodec, cdcEnvelopeSchema, cdcTopic, cdcTopicPrefix, cdcTopicSpecsFor, isCdcEnvelope, SAGA_TOPICS, type CdcEnvelope } from './topics.ts';
 
 const envelope = (over: Partial<CdcEnvelope> = {}): CdcEnvelope => ({
   before: null,
@@ -78,6 +78,9 @@ describe('bus codec and topics', () => {
   it('refuses topics without a schema, and text that is not JSON', () => {
     expect(bionicCodec.knows('crm.public.orders')).toBe(true);
     expect(bionicCodec.knows('crm.private.orders')).toBe(false);
+    expect(bionicCodec.knows('crm_ru.public.orders')).toBe(true);
+    expect(bionicCodec.knows('crm_ru.public.orders.dlq')).toBe(true);
+    for (const t of ['crm_.public.orders', 'crm_RU.public.orders', 'crm_r.public.orders', 'crmru.public.orders', 'crm_ru.private.orders']) expect(bionicCodec.knows(t), t).toBe(false);
     expect(bionicCodec.knows('saga.events.dlq')).toBe(true);
     expect(reasonOf(() => bionicCodec.encode('nope', {}))).toBe('no schema is defined for this topic');
     expect(reasonOf(() => bionicCodec.decode('saga.events', '{"messageId":'))).toMatch(/^not JSON/);
@@ -94,6 +97,14 @@ describe('bus codec and topics', () => {
     expect(codec.encode('a', { n: 1, extra: true })).toBe('{"n":1,"extra":true}');
   });
 
+  it('names a region\'s CDC topics with its own prefix, and the implicit region\'s as before', () => {
+    expect(cdcTopic('orders', cdcTopicPrefix('eu'))).toBe('crm_eu.public.orders');
+    expect(cdcTopic('orders', cdcTopicPrefix(null))).toBe('crm.public.orders');
+    const topic = cdcTopic('orders', cdcTopicPrefix('ru'));
+    expect(bionicCodec.decode(topic, bionicCodec.encode(topic, envelope()))).toEqual(envelope());
+    expect(reasonOf(() => bionicCodec.encode(topic, envelope({ op: 'd' })))).toMatch(/before: must be a row/);
+  });
+
   it('lists the same topics as infra/kafka/topics.json, and CDC topics for every CRM table', () => {
     const file = JSON.parse(readFileSync(new URL('../../infra/kafka/topics.json', import.meta.url), 'utf8')) as { topics: { name: string }[] };
     const names = file.topics.map((t) => t.name);
@@ -103,5 +114,12 @@ describe('bus codec and topics', () => {
     const tables = [...crm.matchAll(/^CREATE TABLE (\w+)/gm)].map((m) => m[1]!);
     expect(tables.length).toBeGreaterThan(3);
     for (const table of tables) expect(names).toContain(cdcTopic(table));
+    // A region's topics are the central CDC entries under its prefix: same partitions and retention.
+    const specs = file.topics as { name: string; partitions: number; retentionMs: number | null }[];
+    const ru = cdcTopicSpecsFor(specs, cdcTopicPrefix('ru'));
+    expect(ru.map((s) => s.name)).toEqual(names.filter((n) => n.startsWith('crm.public.')).map((n) => n.replace('crm.', 'crm_ru.')));
+    for (const table of tables) expect(ru.map((s) => s.name)).toContain(cdcTopic(table, 'crm_ru'));
+    for (const s of ru) expect(s).toEqual({ ...specs.find((c) => c.name === s.name.replace('crm_ru.', 'crm.'))!, name: s.name });
+    for (const s of ru) expect(bionicCodec.knows(s.name), s.name).toBe(true);
   });
 });

@@ -3,12 +3,14 @@
  * their production partition counts and retention (a test keeps the two in step).
  *
  * - `crm.public.<table>`: change events from the CRM database, Debezium-shaped, keyed by the row's
- *   primary key (its text form; a composite key as a JSON array), one topic per table.
+ *   primary key (its text form; a composite key as a JSON array), one topic per table. With regions,
+ *   each region's CRM has its own family, `crm_<region>.public.<table>` (Debezium's `topic.prefix`).
  * - `profile.commands`, `deals.commands`, `notification.commands`: the order saga's commands to its
  *   participants; `saga.events`: their replies to the orchestrator. Keyed by `sagaId` so one saga's
  *   messages stay in order; published with a `message-id` header equal to `messageId`.
  */
 import { z } from 'zod';
+import type { TopicSpec } from '../ports/bus.ts';
 import { defineCodec, type BusCodec } from './codec.ts';
 
 const row = z.record(z.unknown());
@@ -95,8 +97,27 @@ export const sagaMessageSchema = z.object({
 export type SagaCommand = z.infer<typeof sagaMessageSchema>;
 export type SagaEvent = SagaCommand;
 
-export const CDC_TOPIC_PATTERN = /^crm\.public\.[a-z_][a-z0-9_]*$/;
-export const cdcTopic = (table: string) => `crm.public.${table}` as const;
+/** A CDC topic: `<prefix>.public.<table>`, the prefix `crm` or a region's `crm_<region>`. */
+export type CdcTopic = `crm${string}.public.${string}`;
+
+// The optional part is a region id (shared/regions REGION_ID).
+export const CDC_TOPIC_PATTERN = /^crm(?:_[a-z][a-z0-9]{1,15})?\.public\.[a-z_][a-z0-9_]*$/;
+
+/** Debezium's `topic.prefix` of a region's CRM: `crm_<region>`; `crm` without regions (the implicit one). */
+export const cdcTopicPrefix = (region: string | null): string => (region ? `crm_${region}` : 'crm');
+
+/** The topic of a CRM table's change events, under `prefix` ({@link cdcTopicPrefix}). */
+export const cdcTopic = (table: string, prefix = 'crm'): CdcTopic => `${prefix}.public.${table}` as CdcTopic;
+
+/**
+ * A region's CDC topics as configured for the central family: each `crm.public.<table>` spec (and
+ * its dead-letter topic) again under `prefix`, with the same partitions and retention. So a region
+ * added by configuration gets production-shaped topics without editing infra/kafka/topics.json.
+ */
+export function cdcTopicSpecsFor(specs: readonly TopicSpec[], prefix: string): TopicSpec[] {
+  const central = 'crm.public.';
+  return specs.filter((s) => s.name.startsWith(central)).map((s) => ({ ...s, name: `${prefix}.public.${s.name.slice(central.length)}` }));
+}
 
 export const SAGA_TOPICS = {
   profileCommands: 'profile.commands',
@@ -107,7 +128,7 @@ export const SAGA_TOPICS = {
 
 /** Value type of every platform topic. */
 export type BionicTopics = {
-  [table: `crm.public.${string}`]: CdcEnvelope;
+  [topic: CdcTopic]: CdcEnvelope;
   'profile.commands': SagaCommand;
   'deals.commands': SagaCommand;
   'notification.commands': SagaCommand;

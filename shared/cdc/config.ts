@@ -54,6 +54,11 @@ export interface CdcOptions {
   ackIntervalMs: number;
   sinkGroup: string;
   snapshotSourceUrl: string | null;
+  /**
+   * Debezium's `topic.prefix`: topics are `<topicPrefix>.public.<table>` (not an env variable; each
+   * region's CDC gets `crm_<region>`, shared/cdc/regions.ts).
+   */
+  topicPrefix: string;
   /** How often status is refreshed into metrics and the alert log (not an env variable). */
   statusIntervalMs: number;
 }
@@ -81,6 +86,7 @@ export function cdcConfigOf(e: CdcEnv): CdcConfig {
       ackIntervalMs: e.CDC_ACK_INTERVAL_MS,
       sinkGroup: e.CDC_SINK_GROUP,
       snapshotSourceUrl: e.CDC_SNAPSHOT_SOURCE_URL ?? null,
+      topicPrefix: 'crm',
       statusIntervalMs: 5_000,
     },
   };

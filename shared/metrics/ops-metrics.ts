@@ -54,6 +54,8 @@ export function createOpsMetrics(factory: MetricFactory, service: Service): OpsM
   type HttpSeries = { count: ReturnType<CounterLike['labels']>; time: ReturnType<HistogramLike['labels']> };
   // route → method → status; bounded: routes are templates, methods and statuses few.
   const httpSeries = new Map<string, Map<string, Map<number, HttpSeries>>>();
+  // Every report read counts one lookup: its few series are resolved once too.
+  const cacheSeries = new Map<string, ReturnType<CounterLike['labels']>>();
   const metrics: OpsMetrics = {
     service,
     http(o) {
@@ -76,7 +78,11 @@ export function createOpsMetrics(factory: MetricFactory, service: Service): OpsM
     },
     rateLimitRejected: (limiter) => m.rateLimited.inc({ limiter }),
     sessionRefresh: (outcome) => m.refreshes.inc({ outcome }),
-    reportCache: (result) => m.reportCache.inc({ result }),
+    reportCache(result) {
+      let series = cacheSeries.get(result);
+      if (!series) cacheSeries.set(result, (series = m.reportCache.labels({ result })));
+      series.inc();
+    },
     reportBuild: (outcome) => m.reportBuilds.inc({ outcome }),
     etlRun(run) {
       m.etlRuns.inc({ status: run.status });

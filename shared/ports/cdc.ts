@@ -34,6 +34,8 @@ export interface CdcSlotStatus {
 }
 
 export interface CdcStatus {
+  /** The region whose CRM this CDC captures (`default` without `REGIONS`). */
+  region: string;
   /** `standby`: another process holds the slot; this one takes over when it goes away. */
   state: 'starting' | 'streaming' | 'standby' | 'reconnecting' | 'stopped';
   slot: CdcSlotStatus;
@@ -58,7 +60,13 @@ export interface CdcStatus {
   checkedAt: string;
 }
 
-/** What the `cdc` router needs from the host. */
+/** What the `cdc` router needs from the host: one CDC per region (shared/cdc/regions.ts). */
 export interface CdcControl {
-  status(): Promise<CdcStatus>;
+  /** The regions CDC runs for here, in `REGIONS` order (`['default']` without regions). */
+  readonly regions: readonly string[];
+  /**
+   * One region's status; `region` may be left out when CDC runs for one region only.
+   * @throws CdcRegionError (shared/cdc/regions.ts) when it is left out with several, or unknown
+   */
+  status(region?: string): Promise<CdcStatus>;
 }

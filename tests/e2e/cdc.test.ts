@@ -209,7 +209,7 @@ describe('CDC: CRM PostgreSQL → bus → ClickHouse', () => {
     await db.crm`INSERT INTO audit_log (actor, action, entity) VALUES ('t', 'after the cut', 'x')`;
     await inStep();
     await expectReplicasEqual(['audit_log']);
-    expect(await cdc.registry.getSingleMetricAsString('cdc_reconnects_total')).toMatch(/cdc_reconnects_total [1-9]/);
+    expect(await cdc.registry.getSingleMetricAsString('cdc_reconnects_total')).toMatch(/cdc_reconnects_total\{region="default"\} [1-9]/);
     expect((await cdc.status()).state).toBe('streaming');
   });
 

@@ -18,15 +18,22 @@ const dataDir = mkdtempSync(join(tmpdir(), 'bionic-launcher-'));
 const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
 const ROOT = join(import.meta.dirname, '../..');
 
-async function countCustomers(stackFile: string) {
-  const { crm } = JSON.parse(readFileSync(stackFile, 'utf8')) as { crm: string };
-  const sql = postgres(crm, { max: 1 });
-  try {
-    const [row] = await sql<{ n: string }[]>`SELECT count(*)::text AS n FROM customers`;
-    return Number(row!.n);
-  } finally {
-    await sql.end();
+/** Each region's CRM database (customers live there; the central CRM holds only the catalogue of models). */
+const regionalCrms = (stackFile: string) =>
+  Object.values((JSON.parse(readFileSync(stackFile, 'utf8')) as { regions: Record<string, { crm: string }> }).regions).map((r) => r.crm);
+
+async function onEachRegion<T>(stackFile: string, q: (sql: postgres.Sql) => Promise<T[]>): Promise<T[]> {
+  const out: T[] = [];
+  for (const url of regionalCrms(stackFile)) {
+    const sql = postgres(url, { max: 1 });
+    try { out.push(...await q(sql)); } finally { await sql.end(); }
   }
+  return out;
+}
+
+async function countCustomers(stackFile: string) {
+  const counts = await onEachRegion(stackFile, (sql) => sql<{ n: string }[]>`SELECT count(*)::text AS n FROM customers`);
+  return counts.reduce((n, r) => n + Number(r.n), 0);
 }
 
 /** Resolves when the launcher prints a line matching `re` (an event, not a sleep). */
@@ -81,12 +88,16 @@ describe('embedded stack on Node', () => {
   it('seeded the demo data on first start, linked to the demo sign-in accounts', async () => {
     customers = await countCustomers(stack.stackFile);
     expect(customers).toBeGreaterThan(0);
+    const linked = await onEachRegion(stack.stackFile, (sql) =>
+      sql<{ username: string; idp_subject: string }[]>`SELECT username, idp_subject FROM customers WHERE idp_subject IS NOT NULL ORDER BY username`);
+    expect(linked.map((r) => r.username)).toEqual(expect.arrayContaining(['user1', 'user2', 'user3']));
+    expect(new Set(linked.map((r) => r.idp_subject)).size).toBe(linked.length);
+    // The central CRM has the shared catalogue only.
     const { crm } = JSON.parse(readFileSync(stack.stackFile, 'utf8')) as { crm: string };
     const sql = postgres(crm, { max: 1 });
     try {
-      const linked = await sql<{ username: string; idp_subject: string }[]>`SELECT username, idp_subject FROM customers WHERE idp_subject IS NOT NULL ORDER BY username`;
-      expect(linked.map((r) => r.username)).toEqual(expect.arrayContaining(['user1', 'user2', 'user3']));
-      expect(new Set(linked.map((r) => r.idp_subject)).size).toBe(linked.length);
+      expect((await sql`SELECT 1 FROM customers`).length).toBe(0);
+      expect((await sql`SELECT 1 FROM prosthesis_models`).length).toBeGreaterThan(0);
     } finally {
       await sql.end();
     }

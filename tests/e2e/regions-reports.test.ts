@@ -33,6 +33,7 @@ import { createLogger } from '../../shared/log.ts';
 import type { Kv, ObjectStore, Olap } from '../../shared/ports/index.ts';
 import { parsePeriod } from '../../shared/reports/period.ts';
 import { regionsConfigOf, regionsEnv } from '../../shared/regions/index.ts';
+import type { ClickHouseOlap } from '../../workers/adapters/olap-clickhouse.ts';
 import { createReportBuilder } from '../../workers/reports/builder.ts';
 import { createWorkerRegions, type WorkerRegions } from '../../workers/regions/stores.ts';
 import { openStatsOlap, statRow } from '../support/reports-data.ts';
@@ -95,8 +96,10 @@ beforeAll(async () => {
     endpoint: s3.endpoint, region: s3.region, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, bucket: 'reports', forcePathStyle: true,
   };
   const central = createS3ObjectStore(objectStore);
-  const workerRegions = regionsConfigOf(env, 'worker', ids, fallbacks);
-  regions = createWorkerRegions({ regions: workerRegions, objectStore, oltp: { poolMax: 2 } }, { oltp: { crm: null!, telemetry: null! }, objectStore: central });
+  const workerRegions = regionsConfigOf(env, 'worker', ids, { ...fallbacks, clickhouseDatabase: 'bionic' });
+  // Statistics live in each region's ClickHouse database (bionic_<id>), where that region's ETL loads them.
+  olap = await openStatsOlap(join(dir, 'chdb'));
+  regions = createWorkerRegions({ regions: workerRegions, objectStore, oltp: { poolMax: 2 } }, { oltp: { crm: null!, telemetry: null! }, objectStore: central, olap: olap as ClickHouseOlap });
   await regions.migrate();
   for (const [id, u] of [['ru', USERS.ru], ['eu', USERS.eu], ['us', USERS.us]] as const) {
     await regions.ports.get(id).crm.query(
@@ -106,12 +109,9 @@ beforeAll(async () => {
   stores.central = central;
   for (const r of regions.ports.all()) stores[r.id] = r.reports;
 
-  olap = await openStatsOlap(join(dir, 'chdb'));
-  await olap.insert('user_prosthesis_stats', [
-    statRow({ user_id: USERS.ru.userId, chip_id: 'chip-ru-1', day: '2025-01-03' }),
-    statRow({ user_id: USERS.eu.userId, chip_id: 'chip-eu-1', day: '2025-01-04' }),
-    statRow({ user_id: USERS.us.userId, chip_id: 'chip-us-1', day: '2025-01-05' }),
-  ]);
+  await regions.ports.get('ru').olap.insert('user_prosthesis_stats', [statRow({ user_id: USERS.ru.userId, chip_id: 'chip-ru-1', day: '2025-01-03' })]);
+  await regions.ports.get('eu').olap.insert('user_prosthesis_stats', [statRow({ user_id: USERS.eu.userId, chip_id: 'chip-eu-1', day: '2025-01-04' })]);
+  await regions.ports.get('us').olap.insert('user_prosthesis_stats', [statRow({ user_id: USERS.us.userId, chip_id: 'chip-us-1', day: '2025-01-05' })]);
 
   const builder = createReportBuilder({ olap, kv, regions: regions.ports, log });
   workerCtx = (identity) => ({
@@ -160,6 +160,8 @@ describe('reports stay in their owner\'s region', () => {
       expect(res.status, who).toBe(200);
       const report = await res.json() as { userId: string; devices: { chipId: string }[] };
       expect(report.userId).toBe(USERS[who].userId);
+      // Built from the statistics in the region's own ClickHouse database.
+      expect(report.devices.map((d) => d.chipId)).toEqual([`chip-${who}-1`]);
     }
     for (const id of ['ru', 'eu', 'us'] as const) {
       const keys = await keysIn(stores[id]!);

@@ -1,30 +1,37 @@
 /**
- * Data residency, audited on the real launcher (regions `ru,eu`): every demo customer's name,
- * e-mail and phone — taken from their own region's CRM — appears nowhere central: not in any row
- * of the central `crm`, `telemetry` or `platform` databases or of any ClickHouse table, not in any
- * KV key or value, not in the launcher's output or log files. Each region's customers exist only in their own region.
- * The central CRM keeps the ids, regions and sign-in links under pseudonyms.
+ * Data residency, audited on the real launcher (regions `ru,eu`) after a demo run (sign-ins and
+ * reports in both regions, an order through the saga, a device batch per region, an ETL run per
+ * region, CDC caught up): every customer's name, e-mail and phone — taken from their own region's
+ * CRM — and every directory entry's name and e-mail appear nowhere central: not in any row of the
+ * central `crm`, `telemetry` or `platform` databases, not in the central ClickHouse database, not
+ * in any KV key or value, not in the launcher's output or log files, not in the central bucket.
+ * Each region's people exist only in their own region's stores (databases, ClickHouse database,
+ * bucket). The central CRM holds no customers at all, only the shared catalogue of models.
  *
  * ClickHouse is searched last, after the stack stops (chDB's directory belongs to the worker
- * process while it runs). Not covered here: the object store.
+ * process while it runs).
  */
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createS3ObjectStore } from '../../edge/adapters/object-store-s3.ts';
+import { DEMO_USERS } from '../../infra/dev/services/ldap-directory.ts';
+import { parseReportKey } from '../../shared/reports/keys.ts';
 import { createClickHouseOlap } from '../../workers/adapters/olap-clickhouse.ts';
-import { pseudonymOf } from '../../workers/seed/crm-data.ts';
 import { launchStack, type LaunchedStack } from '../support/launcher.ts';
+import { demoRun, type DemoRun } from '../support/regions-demo.ts';
 import { eventually } from '../support/saga-stack.ts';
 
 const REGIONS = ['ru', 'eu'] as const;
 type Region = (typeof REGIONS)[number];
 
 interface StackFile {
-  crm: string; telemetry: string; platform: string;
-  UPSTASH_REDIS_REST_URL: string; UPSTASH_REDIS_REST_TOKEN: string;
-  regions: Record<Region, { crm: string; telemetry: string }>;
+  crm: string; telemetry: string; platform: string; edge: string; idpDataDir: string;
+  UPSTASH_REDIS_REST_URL: string; UPSTASH_REDIS_REST_TOKEN: string; TELEMETRY_DEVICE_KEYS: string;
+  S3_ENDPOINT: string; S3_REGION: string; S3_ACCESS_KEY_ID: string; S3_SECRET_ACCESS_KEY: string; S3_BUCKET_REPORTS: string;
+  regions: Record<Region, { crm: string; telemetry: string; reportsBucket: string }>;
 }
 interface Person { id: string; username: string; idp_subject: string | null; region: string; full_name: string; email: string; phone: string | null }
 
@@ -32,9 +39,14 @@ const dataDir = mkdtempSync(join(tmpdir(), 'bionic-residency-'));
 let stack: LaunchedStack;
 let urls: StackFile;
 const people = {} as Record<Region, Person[]>;
+let demo: DemoRun;
 
-/** The personal attributes of `persons`, lower-cased (the search ignores case). */
-const needlesOf = (persons: Person[]) => persons.flatMap((p) => [p.full_name, p.email, p.phone]).filter((v): v is string => !!v).map((v) => v.toLowerCase());
+/** The directory's personal attributes of a region's accounts: full name and e-mail (infra/dev/services/ldap-directory.ts). */
+const directoryNeedles = (r: Region) => DEMO_USERS.filter((u) => u.region === r).flatMap((u) => [`${u.givenName} ${u.sn}`, `${u.uid}@bionicpro.example`]);
+/** The personal attributes of `persons` (and of region `r`'s directory entries), lower-cased (the search ignores case). */
+const needlesOf = (persons: Person[], r?: Region) =>
+  [...persons.flatMap((p) => [p.full_name, p.email, p.phone]), ...(r ? directoryNeedles(r) : [])].filter((v): v is string => !!v).map((v) => v.toLowerCase());
+const everyone = () => [...needlesOf(people.ru, 'ru'), ...needlesOf(people.eu, 'eu')];
 const likePattern = (s: string) => `%${s.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
 /**
@@ -114,7 +126,8 @@ beforeAll(async () => {
       await sql.end();
     }
   }
-}, 300_000);
+  demo = await demoRun({ ...urls, edge: stack.edge }, { ru: 'user2', eu: 'user1', operator: 'operator1', admin: 'admin1' });
+}, 420_000);
 
 afterAll(async () => {
   await stack?.stop();
@@ -134,33 +147,37 @@ describe('data residency on the launched stack (ru, eu)', () => {
 
   it("no region's database holds another region's customers", async () => {
     const [ru, eu] = [people.ru, people.eu];
-    expect(await findInDatabase(urls.regions.eu.crm, needlesOf(ru))).toEqual([]);
-    expect(await findInDatabase(urls.regions.ru.crm, needlesOf(eu))).toEqual([]);
+    expect(await findInDatabase(urls.regions.eu.crm, needlesOf(ru, 'ru'))).toEqual([]);
+    expect(await findInDatabase(urls.regions.ru.crm, needlesOf(eu, 'eu'))).toEqual([]);
     const ids = (ps: Person[]) => new Set(ps.map((p) => p.id));
     expect([...ids(ru)].filter((id) => ids(eu).has(id))).toEqual([]);
-    expect(await findInDatabase(urls.regions.ru.telemetry, needlesOf(eu))).toEqual([]);
-    expect(await findInDatabase(urls.regions.eu.telemetry, needlesOf(ru))).toEqual([]);
+    expect(await findInDatabase(urls.regions.ru.telemetry, needlesOf(eu, 'eu'))).toEqual([]);
+    expect(await findInDatabase(urls.regions.eu.telemetry, needlesOf(ru, 'ru'))).toEqual([]);
+    // The demo run's order is in the operator's region only.
+    const orders = async (url: string) => {
+      const sql = postgres(url, { max: 1, onnotice: () => {} });
+      try { return (await sql<{ id: string }[]>`SELECT id::text FROM orders WHERE id = ${demo.order.id}::bigint AND created_at > now() - interval '1 hour'`).length; } finally { await sql.end(); }
+    };
+    expect(await orders(urls.regions.ru.crm)).toBe(1);
   });
 
   it('the central crm, telemetry and platform databases hold no name, e-mail or phone', async () => {
-    const needles = needlesOf([...people.ru, ...people.eu]);
     for (const db of ['crm', 'telemetry', 'platform'] as const) {
-      expect(await findInDatabase(urls[db], needles), db).toEqual([]);
+      expect(await findInDatabase(urls[db], everyone()), db).toEqual([]);
     }
+    // The demo run did leave its traces centrally (saga state, notifications): the search covers them.
+    expect((await findInDatabase(urls.platform, [demo.order.sagaId])).length).toBeGreaterThan(0);
   });
 
-  it('the central crm keeps ids, regions and sign-in links under pseudonyms', async () => {
-    const sql = postgres(urls.crm, { max: 1, onnotice: () => {} });
-    try {
-      const central = await sql<Person[]>`SELECT id::text, username, idp_subject, region, full_name, email, phone FROM customers ORDER BY customers.id`;
-      const regional = [...people.ru, ...people.eu].sort((a, b) => Number(a.id) - Number(b.id));
-      expect(central.map((c) => [c.id, c.username, c.region, c.idp_subject])).toEqual(regional.map((p) => [p.id, p.username, p.region, p.idp_subject]));
-      for (const c of central) expect(c, c.id).toMatchObject(pseudonymOf(Number(c.id)));
-      const [devices] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM prostheses`;
-      expect(devices!.n).toBeGreaterThanOrEqual(central.length);
-    } finally {
-      await sql.end();
-    }
+  it('the central crm and telemetry hold no customers, devices, orders or readings — only the shared catalogue of models', async () => {
+    const count = async (url: string, table: string) => {
+      const sql = postgres(url, { max: 1, onnotice: () => {} });
+      try { return (await sql.unsafe<{ n: number }[]>(`SELECT count(*)::int AS n FROM ${table}`))[0]!.n; } finally { await sql.end(); }
+    };
+    for (const table of ['customers', 'prostheses', 'orders', 'customer_accounts']) expect(await count(urls.crm, table), table).toBe(0);
+    expect(await count(urls.crm, 'prosthesis_models')).toBeGreaterThan(0);
+    expect(await count(urls.telemetry, 'telemetry_events')).toBe(0);
+    for (const r of REGIONS) expect(await count(urls.regions[r].telemetry, 'telemetry_events'), r).toBeGreaterThan(0);
   });
 
   it('no KV key or value holds a name, e-mail or phone', async () => {
@@ -170,44 +187,78 @@ describe('data residency on the launched stack (ru, eu)', () => {
     await kvCall(['DEL', 'residency-test:probe']);
     expect(probed).toContain('residency-test:probe "probe-value"');
     const dump = await kvDump();
-    expect(hits(dump, needlesOf([...people.ru, ...people.eu]))).toEqual([]);
+    // The demo order's notification to its customer is there: the dump covers the run's traces.
+    expect(dump).toContain('notify:{user2}:stream');
+    expect(hits(dump, everyone())).toEqual([]);
   });
 
   it("the launcher's output and log files hold no name, e-mail or phone", () => {
     expect(stack.output.some((l) => l.startsWith('READY '))).toBe(true);
     const text = stack.output.join('\n') + '\n' + logFiles(join(dataDir, 'logs'));
-    expect(hits(text, needlesOf([...people.ru, ...people.eu]))).toEqual([]);
+    expect(hits(text, everyone())).toEqual([]);
+  });
+
+  it("report objects exist only in their owner's region's bucket, and hold nobody's name, e-mail or phone", async () => {
+    const store = (bucket: string) => createS3ObjectStore({
+      endpoint: urls.S3_ENDPOINT, region: urls.S3_REGION, accessKeyId: urls.S3_ACCESS_KEY_ID, secretAccessKey: urls.S3_SECRET_ACCESS_KEY, bucket, forcePathStyle: true,
+    });
+    const objects = async (bucket: string) => {
+      const s = store(bucket);
+      const out: { key: string; text: string }[] = [];
+      for await (const o of s.list('')) out.push({ key: o.key, text: new TextDecoder().decode((await s.get(o.key))!.body) });
+      return out;
+    };
+    expect(await objects(urls.S3_BUCKET_REPORTS)).toEqual([]);
+    for (const r of REGIONS) {
+      const own = new Set(people[r].map((p) => p.idp_subject).filter(Boolean));
+      const found = await objects(urls.regions[r].reportsBucket);
+      // The demo run's report of this region's user is there.
+      expect(found.length, r).toBeGreaterThan(0);
+      for (const o of found) expect(own.has(parseReportKey(o.key)?.userId ?? null), `${r}: ${o.key}`).toBe(true);
+      const other = REGIONS.find((x) => x !== r)!;
+      expect(hits(found.map((o) => o.text).join('\n'), needlesOf(people[other], other)), r).toEqual([]);
+    }
   });
 
   // Last: chDB lets one process at a time open its directory, so the stack stops first.
-  it('no ClickHouse table (read after the worker stops) holds a name, e-mail or phone', async () => {
-    // The CDC replica of the central customers must be loaded first, or the control below is moot.
+  it('the central ClickHouse database holds no personal attribute and no subject; each region\'s only its own people', async () => {
+    // Each region's customers replica must be loaded first, or the control below is moot.
     const total = people.ru.length + people.eu.length;
     await eventually(async () => {
       const text = await (await fetch(`${stack.worker}/metrics`)).text();
       const rows = [...text.matchAll(/^cdc_(?:snapshot|sink)_rows_total\{[^}]*table="customers"[^}]*\} (\d+)/gm)];
       return rows.reduce((n, m) => n + Number(m[1]), 0) >= total;
-    }, 'the customers replica in ClickHouse', 90_000, 250);
+    }, 'the customers replicas in ClickHouse', 90_000, 250);
     expect(await stack.stop()).toBe(0);
     const olap = await createClickHouseOlap({ chdbPath: join(dataDir, 'chdb'), database: 'bionic', user: 'default', password: '' });
     try {
       const quote = (id: string) => `\`${id.replace(/[`\\]/g, (c) => `\\${c}`)}\``;
       const tables = (await olap.query<{ database: string; name: string }>(
         `SELECT database, name FROM system.tables
-         WHERE database NOT IN ('system', 'INFORMATION_SCHEMA', 'information_schema') AND NOT is_temporary AND engine NOT IN ('View', 'MaterializedView')`))
-        .map((t) => ({ name: `${quote(t.database)}.${quote(t.name)}` }));
-      const search = async (needles: string[]) => {
+         WHERE database NOT IN ('system', 'INFORMATION_SCHEMA', 'information_schema') AND NOT is_temporary AND engine NOT IN ('View', 'MaterializedView')`));
+      const search = async (database: string, needles: string[]) => {
         const found: string[] = [];
-        for (const { name } of tables) {
+        for (const t of tables.filter((x) => x.database === database)) {
+          const name = `${quote(t.database)}.${quote(t.name)}`;
           const rows = await olap.query<{ row: string }>(
             `SELECT formatRow('JSONEachRow', *) AS row FROM ${name} WHERE multiSearchAnyCaseInsensitiveUTF8(formatRow('JSONEachRow', *), {n:Array(String)}) LIMIT 200`, { n: needles });
           found.push(...rows.map((r) => `${name}: ${r.row.trim()}`));
         }
         return found;
       };
-      // The CDC replica of the central customers is there, and the search finds its pseudonyms.
-      expect((await search(['@pseudonymous.invalid'])).filter((r) => r.includes('crm_customers')).length).toBe(total);
-      expect(await search(needlesOf([...people.ru, ...people.eu]))).toEqual([]);
+      const databases = [...new Set(tables.map((t) => t.database))];
+      expect(databases).toEqual(expect.arrayContaining(['bionic', 'bionic_ru', 'bionic_eu']));
+      const subjects = [...people.ru, ...people.eu].map((p) => p.idp_subject).filter((v): v is string => !!v);
+      for (const r of REGIONS) {
+        // The region's replica holds its own people (the search works) and nobody else.
+        expect((await search(`bionic_${r}`, needlesOf(people[r]))).filter((row) => row.includes('crm_customers')).length, r).toBe(people[r].length);
+        const other = REGIONS.find((x) => x !== r)!;
+        expect(await search(`bionic_${r}`, needlesOf(people[other], other)), r).toEqual([]);
+      }
+      for (const db of databases.filter((d) => !/^bionic_(ru|eu)$/.test(d))) {
+        expect(await search(db, everyone()), db).toEqual([]);
+        expect(await search(db, subjects), `${db}: sign-in subjects`).toEqual([]);
+      }
     } finally {
       await olap.close();
     }

@@ -171,7 +171,7 @@ describe('signed download links', () => {
     const claims = JSON.parse(atob(payload.replace(/-/g, '+').replace(/_/g, '/')));
     const user2Version = await readReportVersion(stack.auth.kv, user2.userId);
     const forged = btoa(JSON.stringify({ ...claims, k: `${reportVersionPrefix(user2.userId, user2Version)}${PERIOD}.json` })).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-    const tampered = await fetch(`${stack.edgeUrl}/reports/files/${kid}.${forged}.${mac}`);
+    const tampered = await fetch(`${stack.edgeUrl}/report-files/${kid}.${forged}.${mac}`);
     expect(tampered.status).toBe(403);
     expect(await tampered.text()).not.toContain(user2.userId);
 
@@ -192,7 +192,7 @@ describe('signed download links', () => {
     expect(u.searchParams.get('X-Amz-Expires')).toBe('30');
     expect(u.searchParams.get('X-Amz-Signature')).toMatch(/^[0-9a-f]{64}$/);
     expect(Date.parse(expiresAt) - stack.auth.now() * 1000).toBeLessThanOrEqual(30_000);
-    expect((await edge.request('/reports/files/anything')).status).toBe(404);
+    expect((await edge.request('/report-files/anything')).status).toBe(404);
   });
 });
 

@@ -12,6 +12,7 @@
  * every row below the truncate's version, no older row of another partition can land after it.
  */
 import type { Pgoutput } from 'pg-logical-replication';
+import { cdcTopic } from '../../shared/bus/topics.ts';
 import type { CdcStatus } from '../../shared/ports/cdc.ts';
 import { AckTracker } from './acks.ts';
 import { publishChange, publishTruncate, type OpenTx } from './changes.ts';
@@ -45,7 +46,7 @@ export class Capture {
   private recent: { xid: number; at: number }[] = [];
 
   constructor(private readonly p: CdcParts) {
-    this.acks = new AckTracker(p.bus, p.options.sinkGroup, () => [...this.tables.values()].map((t) => `crm.public.${t.state.table}`));
+    this.acks = new AckTracker(p.bus, p.options.sinkGroup, () => [...this.tables.values()].map((t) => cdcTopic(t.state.table, p.options.topicPrefix)));
   }
 
   async start(): Promise<void> {

@@ -30,9 +30,9 @@ export function skipReason(tx: OpenTx, rt: TableRuntime): string | null {
   return tx.lsn <= lsnOfVersion(st.floor) ? 'in_snapshot' : null;
 }
 
-function builder(tx: OpenTx, rt: TableRuntime): EnvelopeBuilder {
+function builder(tx: OpenTx, rt: TableRuntime, p: CdcParts): EnvelopeBuilder {
   let b = tx.builders.get(rt.state.table);
-  if (!b) tx.builders.set(rt.state.table, (b = new EnvelopeBuilder(rt.state.table, rt.state.primaryKey, tx)));
+  if (!b) tx.builders.set(rt.state.table, (b = new EnvelopeBuilder(rt.state.table, rt.state.primaryKey, tx, p.options.topicPrefix)));
   return b;
 }
 
@@ -49,7 +49,7 @@ export async function publishChange(tx: OpenTx, msg: RowMessage, rt: TableRuntim
     return 0;
   }
   if (msg.tag === 'update') await fillUnchanged(rt, msg, p);
-  const b = builder(tx, rt);
+  const b = builder(tx, rt, p);
   const messages = msg.tag === 'insert' ? b.insert(msg, seq) : msg.tag === 'update' ? b.update(msg, seq) : b.delete(msg, seq);
   publisher.add(b.topic, messages);
   rt.changes += messages.length;
@@ -87,7 +87,7 @@ export async function publishTruncate(
   if (live.length === 0) return 0;
   await barrier();
   for (const { rt, seq } of live) {
-    const b = builder(tx, rt);
+    const b = builder(tx, rt, p);
     publisher.add(b.topic, [b.truncate(seq)]);
     rt.truncatedAt = versionOf(tx.lsn, seq);
     rt.changes++;

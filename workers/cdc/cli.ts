@@ -1,6 +1,8 @@
 /**
  * `node --import tsx workers/cdc/cli.ts <command>`: run CDC in the foreground, show its status,
- * resync one table, or drop the slot. Exit codes: 0 done, 1 failed, 2 bad usage or configuration.
+ * resync one table, or drop the slot. With `REGIONS`, CDC runs per region (shared/cdc/regions.ts):
+ * `start` runs every region's, the other commands act on the one `--region` names.
+ * Exit codes: 0 done, 1 failed, 2 bad usage or configuration.
  */
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -9,14 +11,16 @@ import { z } from 'zod';
 import { busConfigOf, busEnv } from '../../shared/bus/config.ts';
 import { bionicCodec } from '../../shared/bus/topics.ts';
 import { ConfigError } from '../../shared/config.ts';
+import { cdcRegionsOf, CdcRegionError, chooseCdcRegion, type RegionCdc } from '../../shared/cdc/regions.ts';
+import { findRegion, regionsConfigOf, regionsEnv, type RegionsConfig } from '../../shared/regions/config.ts';
 import { createLogger } from '../../shared/log.ts';
 import type { Olap } from '../../shared/ports/olap.ts';
-import { ChdbDirectoryInUseError, createClickHouseOlap } from '../adapters/olap-clickhouse.ts';
+import { ChdbDirectoryInUseError, createClickHouseOlap, type ClickHouseOlap } from '../adapters/olap-clickhouse.ts';
 import { createBus, loadTopicSpecs } from '../bus/index.ts';
 import { MIGRATION_DIRS, migratePostgres } from '../db/migrate.ts';
 import { cdcConfigOf, cdcEnv, type CdcOptions } from '../../shared/cdc/config.ts';
-import { startCdc } from './index.ts';
 import { parseLsn } from './lsn.ts';
+import { startRegionalCdc } from './regions.ts';
 import { Replica } from './replica.ts';
 import { CrmSource, SIGNAL_PREFIX } from './source.ts';
 
@@ -34,10 +38,15 @@ Commands:
   drop-slot         drop the replication slot and the publication; the next start loads every table again
       --force         end the session that holds the slot first
       --keep-publication
+  --region <id>     the region whose CDC status, resync and drop-slot act on: required when REGIONS
+                    lists several (each region has its own slot <CDC_SLOT>_<id>); start runs them all
   -h, --help        show this help
 
 Environment:
-  CRM_DATABASE_URL        the CRM database (wal_level=logical, a role with REPLICATION)
+  CRM_DATABASE_URL        the CRM database (wal_level=logical, a role with REPLICATION); without REGIONS only
+  REGIONS, REGION_<ID>_CRM_DATABASE_URL, REGION_<ID>_CLICKHOUSE_DATABASE, …
+                          regions (README "Data residency"): each region's CRM is captured into its own
+                          ClickHouse database; the central CRM is not captured
   PLATFORM_DATABASE_URL   the bus (start)
   CLICKHOUSE_URL          a ClickHouse server; unset: chDB in CHDB_PATH (default ./data/chdb)
   CLICKHOUSE_USER, CLICKHOUSE_PASSWORD, CLICKHOUSE_DATABASE (default bionic), LOG_LEVEL
@@ -49,7 +58,9 @@ Environment:
 const envSchema = z.object({
   ...busEnv,
   ...cdcEnv,
-  CRM_DATABASE_URL: z.string().url(),
+  ...regionsEnv,
+  // Required without REGIONS only (cdcRegionsOf says so).
+  CRM_DATABASE_URL: z.string().url().optional(),
   PLATFORM_DATABASE_URL: z.string().url().optional(),
   CLICKHOUSE_URL: z.string().url().optional(),
   CLICKHOUSE_USER: z.string().default('default'),
@@ -60,23 +71,46 @@ const envSchema = z.object({
 });
 type Env = z.output<typeof envSchema>;
 
+/** The environment as parsed, and the regions read from it like the worker's. */
+interface Setup { env: Env; options: CdcOptions; regions: RegionsConfig; plans: RegionCdc[] }
+
 function usage(message: string): never {
   process.stderr.write(`error: ${message}\n\n${HELP}`);
   process.exit(2);
 }
 
-function readEnv(): Env {
-  const cleaned = Object.fromEntries(Object.entries(process.env).filter(([, v]) => v !== undefined && v !== ''));
+function readSetup(): Setup {
+  const cleaned = Object.fromEntries(Object.entries(process.env).filter(([, v]) => v !== undefined && v !== '')) as Record<string, string>;
   const r = envSchema.safeParse(cleaned);
   if (!r.success) throw new ConfigError(r.error.issues.map((i) => ({ variable: String(i.path[0]), message: i.message })));
-  return r.data;
+  const env = r.data;
+  const regions = regionsConfigOf(cleaned, 'worker', env.REGIONS, {
+    crmDatabaseUrl: env.CRM_DATABASE_URL, clickhouseDatabase: env.CLICKHOUSE_DATABASE, reportsBucket: 'reports', s3Region: 'us-east-1',
+  });
+  const { options } = cdcConfigOf(env);
+  return { env, options, regions, plans: cdcRegionsOf(options, regions) };
 }
 
-const openOlap = (e: Env): Promise<Olap> => createClickHouseOlap({
+/** The CDC of the region `--region` names (optional with one region). */
+function planOf(s: Setup, region: string | undefined): RegionCdc {
+  try {
+    const id = chooseCdcRegion(s.plans.map((p) => p.region), region);
+    return s.plans.find((p) => p.region === id)!;
+  } catch (err) {
+    if (!(err instanceof CdcRegionError)) throw err;
+    usage(err.reason === 'REGION_REQUIRED' ? `--region is required: ${err.message}` : err.message);
+  }
+}
+
+const openOlap = (e: Env): Promise<ClickHouseOlap> => createClickHouseOlap({
   url: e.CLICKHOUSE_URL, user: e.CLICKHOUSE_USER, password: e.CLICKHOUSE_PASSWORD, database: e.CLICKHOUSE_DATABASE, chdbPath: e.CHDB_PATH,
 });
 
-async function start(e: Env, options: CdcOptions): Promise<void> {
+/** A region's ClickHouse database, as the worker's region stores see it (workers/regions/stores.ts). */
+const regionOlap = (olap: ClickHouseOlap, regions: RegionsConfig, id: string): Olap =>
+  regions.implicit ? olap : olap.withDatabase(findRegion(regions, id)!.clickhouseDatabase!);
+
+async function start({ env: e, options, regions }: Setup): Promise<void> {
   if (!e.PLATFORM_DATABASE_URL) throw new ConfigError([{ variable: 'PLATFORM_DATABASE_URL', message: 'is required by start (the bus lives there)' }]);
   const log = createLogger({ level: e.LOG_LEVEL, base: { service: 'cdc', pid: process.pid } });
   const platform = postgres(e.PLATFORM_DATABASE_URL, { max: 1, onnotice: () => {} });
@@ -86,9 +120,12 @@ async function start(e: Env, options: CdcOptions): Promise<void> {
     await platform.end();
   }
   const olap = await openOlap(e);
-  const bus = await createBus(busConfigOf(e), { platformUrl: e.PLATFORM_DATABASE_URL, codec: bionicCodec, log, topics: await loadTopicSpecs() });
-  const cdc = await startCdc({ crmUrl: e.CRM_DATABASE_URL, olap, bus, log, options });
-  log.notice('cdc running; stop with Ctrl-C');
+  const topics = await loadTopicSpecs();
+  const bus = await createBus(busConfigOf(e), { platformUrl: e.PLATFORM_DATABASE_URL, codec: bionicCodec, log, topics });
+  const cdc = await startRegionalCdc({
+    regions: { config: regions, get: (id) => ({ olap: regionOlap(olap, regions, id) }) }, bus, log, options, topics,
+  });
+  log.notice('cdc running; stop with Ctrl-C', { regions: cdc.regions });
   await new Promise<void>((resolve) => {
     for (const s of ['SIGINT', 'SIGTERM'] as const) process.once(s, () => resolve());
   });
@@ -98,8 +135,9 @@ async function start(e: Env, options: CdcOptions): Promise<void> {
   await olap.close();
 }
 
-async function status(e: Env, options: CdcOptions, json: boolean): Promise<void> {
-  const source = new CrmSource(e.CRM_DATABASE_URL, options);
+async function status(s: Setup, { region, crmUrl, options }: RegionCdc, json: boolean): Promise<void> {
+  const e = s.env;
+  const source = new CrmSource(crmUrl, options);
   try {
     const [slot, published] = await Promise.all([source.slot(), source.publicationTables()]);
     let tables: unknown = null;
@@ -108,9 +146,9 @@ async function status(e: Env, options: CdcOptions, json: boolean): Promise<void>
       if (!e.CLICKHOUSE_URL && !existsSync(e.CHDB_PATH)) throw new Error(`no chDB directory at ${e.CHDB_PATH}`);
       const olap = await openOlap(e);
       try {
-        const replica = new Replica(olap);
+        const replica = new Replica(regionOlap(olap, s.regions, region));
         await replica.init();
-        tables = [...(await replica.states()).values()].map((s) => ({ table: s.table, status: s.status, reason: s.reason, snapshotRows: s.snapshotRows }));
+        tables = [...(await replica.states()).values()].map((t) => ({ table: t.table, status: t.status, reason: t.reason, snapshotRows: t.snapshotRows }));
       } finally {
         await olap.close();
       }
@@ -120,11 +158,12 @@ async function status(e: Env, options: CdcOptions, json: boolean): Promise<void>
         : `table states unavailable: ${(err as Error).message}`;
     }
     if (json) {
-      process.stdout.write(JSON.stringify({ slot, publication: published, tables, note }, null, 2) + '\n');
+      process.stdout.write(JSON.stringify({ region, slot, publication: published, tables, note }, null, 2) + '\n');
       return;
     }
     const mb = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
     const out = [
+      ...(s.regions.implicit ? [] : [`region ${region}`]),
       slot
         ? `slot ${slot.name}: ${slot.active ? `active (pid ${slot.activePid})` : 'inactive'}, confirmed ${slot.confirmedFlushLsn}, wal_status ${slot.walStatus}\n` +
           `  lag ${mb(slot.lagBytes)} behind ${slot.currentLsn}, retained WAL ${mb(slot.retainedBytes)}`
@@ -139,9 +178,9 @@ async function status(e: Env, options: CdcOptions, json: boolean): Promise<void>
   }
 }
 
-async function resync(e: Env, options: CdcOptions, table: string, wait: boolean): Promise<void> {
+async function resync({ crmUrl, options }: RegionCdc, table: string, wait: boolean): Promise<void> {
   if (!/^[a-z_][a-z0-9_]*$/.test(table)) usage(`not a table name: ${table}`);
-  const source = new CrmSource(e.CRM_DATABASE_URL, options);
+  const source = new CrmSource(crmUrl, options);
   try {
     const published = await source.publicationTables();
     if (!published?.includes(table)) throw new Error(`${table} is not captured (publication ${options.publication}: ${published?.join(', ') ?? 'missing'})`);
@@ -159,8 +198,8 @@ async function resync(e: Env, options: CdcOptions, table: string, wait: boolean)
   }
 }
 
-async function dropSlot(e: Env, options: CdcOptions, force: boolean, keepPublication: boolean): Promise<void> {
-  const source = new CrmSource(e.CRM_DATABASE_URL, options);
+async function dropSlot({ crmUrl, options }: RegionCdc, force: boolean, keepPublication: boolean): Promise<void> {
+  const source = new CrmSource(crmUrl, options);
   try {
     const dropped = await source.dropSlot({ force });
     process.stdout.write(dropped ? `dropped replication slot ${options.slot}\n` : `no replication slot ${options.slot}\n`);
@@ -178,7 +217,10 @@ async function main(): Promise<void> {
   let parsed;
   try {
     parsed = parseArgs({
-      options: { help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' }, wait: { type: 'boolean' }, force: { type: 'boolean' }, 'keep-publication': { type: 'boolean' } },
+      options: {
+        help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' }, wait: { type: 'boolean' }, force: { type: 'boolean' },
+        'keep-publication': { type: 'boolean' }, region: { type: 'string' },
+      },
       allowPositionals: true, strict: true,
     });
   } catch (err) {
@@ -192,13 +234,14 @@ async function main(): Promise<void> {
     return;
   }
   if (!['start', 'status', 'resync', 'drop-slot'].includes(command)) usage(`unknown command: ${command}`);
-  const env = readEnv();
-  const { options } = cdcConfigOf(env);
+  const setup = readSetup();
   switch (command) {
-    case 'start': return start(env, options);
-    case 'status': return status(env, options, values.json ?? false);
-    case 'resync': if (args.length !== 1) usage('resync takes one table name'); return resync(env, options, args[0]!, values.wait ?? false);
-    case 'drop-slot': return dropSlot(env, options, values.force ?? false, values['keep-publication'] ?? false);
+    case 'start':
+      if (values.region !== undefined) usage('start runs the CDC of every region; --region applies to status, resync and drop-slot');
+      return start(setup);
+    case 'status': return status(setup, planOf(setup, values.region), values.json ?? false);
+    case 'resync': if (args.length !== 1) usage('resync takes one table name'); return resync(planOf(setup, values.region), args[0]!, values.wait ?? false);
+    case 'drop-slot': return dropSlot(planOf(setup, values.region), values.force ?? false, values['keep-publication'] ?? false);
     default: usage(`unknown command: ${command}`);
   }
 }

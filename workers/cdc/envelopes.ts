@@ -35,8 +35,9 @@ export class EnvelopeBuilder {
   readonly topic: string;
   private readonly source: CdcEnvelope['source'];
 
-  constructor(readonly table: string, private readonly primaryKey: readonly string[], tx: TxInfo) {
-    this.topic = cdcTopic(table);
+  /** `topicPrefix`: Debezium's `topic.prefix` (`crm`, or a region's `crm_<region>`). */
+  constructor(readonly table: string, private readonly primaryKey: readonly string[], tx: TxInfo, topicPrefix?: string) {
+    this.topic = cdcTopic(table, topicPrefix);
     this.source = { lsn: tx.lsn.toString(), txId: tx.xid, db: tx.db, schema: 'public', table, ts_ms: tx.commitTimeMs };
   }
 

@@ -2,17 +2,20 @@
  * CDC: CRM PostgreSQL → bus → ClickHouse. `startCdc` runs the capture (slot holder, publisher) and the
  * sink (consumer group writing the replicas) in this process, either or both (`options.capture`,
  * `options.sink`), and reports status for `cdc.status`, metrics and alerts. See the README section "Change data capture".
+ * One `startCdc` captures one CRM; `startRegionalCdc` (regions.ts) starts one per configured region.
  */
 import type { Registry } from 'prom-client';
-import type { BionicTopics } from '../../shared/bus/topics.ts';
+import { cdcTopic, type BionicTopics } from '../../shared/bus/topics.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { Bus } from '../../shared/ports/bus.ts';
 import type { CdcControl, CdcStatus } from '../../shared/ports/cdc.ts';
 import type { Olap } from '../../shared/ports/olap.ts';
 import { Capture } from './capture.ts';
 import { CDC_DEFAULTS, type CdcOptions } from '../../shared/cdc/config.ts';
+import { chooseCdcRegion } from '../../shared/cdc/regions.ts';
+import { DEFAULT_REGION_ID } from '../../shared/regions/config.ts';
 import { formatLsn } from './lsn.ts';
-import { createCdcMetrics } from './metrics.ts';
+import { createCdcMetrics, type CdcMetrics } from './metrics.ts';
 import { pgAddressOf, Replica } from './replica.ts';
 import { errorText, sleep, type CdcEvent } from './runtime.ts';
 import { Sink } from './sink.ts';
@@ -25,6 +28,8 @@ export type { CdcEvent } from './runtime.ts';
 export interface CdcDeps<Tx = unknown> {
   /** The CRM database (`wal_level=logical`; a role with REPLICATION). */
   crmUrl: string;
+  /** The region whose CRM this is: `status().region` and the metrics' `region` label (default `default`). */
+  region?: string;
   olap: Olap;
   /** The platform's bus, with the platform codec (`bionicCodec`). */
   bus: Bus<BionicTopics, Tx>;
@@ -45,8 +50,9 @@ export interface CdcHandle extends CdcControl {
 /** Starts CDC; resolves once the publication, slot and replicas are set up and both halves run. */
 export async function startCdc<Tx>(deps: CdcDeps<Tx>): Promise<CdcHandle> {
   const options: CdcOptions = { ...CDC_DEFAULTS, ...deps.options };
-  const log = deps.log.child({ component: 'cdc' });
-  const metrics = createCdcMetrics(deps.registry);
+  const region = deps.region ?? DEFAULT_REGION_ID;
+  const log = deps.log.child({ component: 'cdc', region });
+  const metrics = createCdcMetrics(deps.registry, region);
   const events = deps.onEvent ?? (() => {});
   const source = new CrmSource(deps.crmUrl, options);
   const replica = new Replica(deps.olap);
@@ -76,7 +82,7 @@ export async function startCdc<Tx>(deps: CdcDeps<Tx>): Promise<CdcHandle> {
     }
     if (options.sink) {
       await replica.init();
-      sink = new Sink({ bus, replica, log, metrics, events, group: options.sinkGroup, batchMax: options.batchMax });
+      sink = new Sink({ bus, replica, log, metrics, events, group: options.sinkGroup, batchMax: options.batchMax, topicPrefix: options.topicPrefix });
       await sink.start(capture ? [...capture.tables.keys()] : await sinkTables(replica, options, stopping.signal));
     }
   } catch (err) {
@@ -88,7 +94,7 @@ export async function startCdc<Tx>(deps: CdcDeps<Tx>): Promise<CdcHandle> {
 
   async function status(): Promise<CdcStatus> {
     const tables = await tablesOf();
-    const topics = tables.map((t) => `crm.public.${t.state.table}`);
+    const topics = tables.map((t) => cdcTopic(t.state.table, options.topicPrefix));
     const [slot, lag] = await Promise.all([
       source.slot(),
       sink ? bus.lag(options.sinkGroup, topics).catch(() => null) : Promise.resolve(null),
@@ -104,6 +110,7 @@ export async function startCdc<Tx>(deps: CdcDeps<Tx>): Promise<CdcHandle> {
     for (const t of tables) if (t.state.status === 'quarantined') reasons.push(`${t.state.table} is quarantined: ${t.state.reason}`);
     const lsn = (v: bigint | null | undefined) => (v === null || v === undefined ? null : formatLsn(v));
     return {
+      region,
       // This process's capture; without one here, whether another process holds the slot.
       state: capture?.state ?? (slot?.active ? 'standby' : 'stopped'),
       slot: {
@@ -132,11 +139,20 @@ export async function startCdc<Tx>(deps: CdcDeps<Tx>): Promise<CdcHandle> {
   }
 
   void watch(status, options, log, metrics, stopping.signal);
-  return { status, stop, registry: metrics.registry };
+  const regions = [region];
+  return {
+    regions,
+    status: async (requested) => {
+      chooseCdcRegion(regions, requested);
+      return status();
+    },
+    stop,
+    registry: metrics.registry,
+  };
 }
 
 /** Refreshes the gauges and logs alert transitions, every `statusIntervalMs`. */
-async function watch(status: () => Promise<CdcStatus>, options: CdcOptions, log: Logger, metrics: ReturnType<typeof createCdcMetrics>, signal: AbortSignal) {
+async function watch(status: () => Promise<CdcStatus>, options: CdcOptions, log: Logger, metrics: CdcMetrics, signal: AbortSignal) {
   let alerting = false;
   while (!signal.aborted) {
     await sleep(options.statusIntervalMs, signal);

@@ -6,7 +6,7 @@
  * `published` is the last transaction all of whose events are durable on the bus: a flush started
  * in the middle of a transaction covers only the transactions that ended before it.
  */
-import type { BionicTopics } from '../../shared/bus/topics.ts';
+import type { BionicTopics, CdcTopic } from '../../shared/bus/topics.ts';
 import type { Bus } from '../../shared/ports/bus.ts';
 import type { CdcMessage } from './envelopes.ts';
 
@@ -116,7 +116,7 @@ export class Publisher {
     // Topics in parallel, each in order, in chunks the bus takes in one statement.
     await Promise.all([...batch].map(async ([topic, messages]) => {
       for (let i = 0; i < messages.length; i += this.opts.batchMax) {
-        await this.bus.publish(topic as `crm.public.${string}`, messages.slice(i, i + this.opts.batchMax));
+        await this.bus.publish(topic as CdcTopic, messages.slice(i, i + this.opts.batchMax));
       }
     }));
   }

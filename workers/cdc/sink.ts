@@ -1,5 +1,6 @@
 /**
- * The sink: consumer group `cdc-sink` over `crm.public.<table>`, writing batches into the replicas.
+ * The sink: consumer group `cdc-sink` over `crm.public.<table>` (a region's: `cdc-sink-<region>` over
+ * `crm_<region>.public.<table>`), writing batches into the replicas.
  *
  * Each event becomes one row with `_version` = commit LSN << 32 | position in the transaction
  * (lsn.ts); deletes become `_deleted = 1` rows carrying the key. Writing a row twice changes nothing
@@ -10,7 +11,7 @@
  * sink's durable position; the capture acknowledges the slot by them (acks.ts). Failed batches are
  * retried forever rather than dead-lettered: a dead letter would be a change skipped.
  */
-import type { BionicTopics, CdcEnvelope } from '../../shared/bus/topics.ts';
+import { cdcTopic, type BionicTopics, type CdcEnvelope } from '../../shared/bus/topics.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { Bus, BusMessage, Subscription } from '../../shared/ports/bus.ts';
 import { SEQ_HEADER, type Row } from './envelopes.ts';
@@ -27,13 +28,13 @@ export interface SinkDeps {
   events: EventSink;
   group: string;
   batchMax: number;
+  /** Debezium's `topic.prefix` of the topics read (`crm`, or a region's `crm_<region>`). */
+  topicPrefix: string;
 }
 
 interface SinkTable { columns: Set<string>; primaryKey: string[] }
 /** Rows to insert, or a TRUNCATE at a version: one table's writes, applied in queue order. */
 interface Pending { rows: Row[]; truncate?: bigint; done: () => void; fail: (err: unknown) => void }
-
-const PREFIX = 'crm.public.';
 
 export class Sink {
   rows = 0;
@@ -49,7 +50,7 @@ export class Sink {
   async start(tables: readonly string[]): Promise<void> {
     this.sub = await this.d.bus.subscribe({
       group: this.d.group,
-      topics: tables.map((t) => `${PREFIX}${t}` as const),
+      topics: tables.map((t) => cdcTopic(t, this.d.topicPrefix)),
       maxBatchSize: this.d.batchMax,
       retry: { maximumAttempts: Number.MAX_SAFE_INTEGER, initialIntervalMs: 200, backoffCoefficient: 2, maximumIntervalMs: 30_000 },
       handler: (messages) => this.handle(messages as BusMessage<CdcEnvelope>[]),
@@ -74,7 +75,7 @@ export class Sink {
   }
 
   private async handle(messages: BusMessage<CdcEnvelope>[]): Promise<void> {
-    const name = messages[0]!.topic.slice(PREFIX.length);
+    const name = messages[0]!.topic.slice(cdcTopic('', this.d.topicPrefix).length);
     let t = await this.table(name);
     let rows: Row[] = [];
     let maxLsn = 0n;

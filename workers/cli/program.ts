@@ -23,8 +23,8 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const HANDED_OVER: Record<string, { script: string; summary: string; args?: string[]; stackEnv: boolean }> = {
   start: { script: 'infra/dev/launcher.ts', summary: 'run the whole platform on embedded defaults (the same as npm start)', stackEnv: false },
   seed: { script: 'workers/seed/cli.ts', summary: 'fill CRM and telemetry with synthetic data (--customers N --days D)', stackEnv: true },
-  etl: { script: 'workers/etl/cli.ts', summary: 'ETL: run | backfill --from D --to D | runs | status', stackEnv: true },
-  cdc: { script: 'workers/cdc/cli.ts', summary: 'change data capture: start | status | resync <table> | drop-slot', stackEnv: true },
+  etl: { script: 'workers/etl/cli.ts', summary: 'ETL: run | backfill --from D --to D | runs | status [--region ID]', stackEnv: true },
+  cdc: { script: 'workers/cdc/cli.ts', summary: 'change data capture: start | status | resync <table> | drop-slot (--region <id> with REGIONS)', stackEnv: true },
 };
 
 const EPILOGUE = `

@@ -1,189 +1,147 @@
 /**
- * The ETL as the worker runs it: a cron schedule, on-demand runs for `etl.run`, retries with backoff
- * after a failed run, one run at a time in this process (and, through the lock, across processes),
- * and pre-building the affected users' reports when a reports builder is plugged in.
+ * The ETL as the worker runs it, per region (data residency): one job per configured region, each
+ * reading that region's telemetry and CRM and writing that region's ClickHouse database, with its
+ * own lock, watermark, history, schedule and retries (workers/etl/schedule.ts). After a region's
+ * load, its day rows go pseudonymised to the central analytics table (workers/analytics) when a
+ * pseudonym key is given. This module puts the regions' jobs behind one {@link EtlService}.
+ *
+ * Without `REGIONS` there is one region, `default`, on the worker's own stores, and its job keeps the
+ * name `user_prosthesis_stats`: a single-region deployment carries on with its history and watermark.
  */
-import { Cron } from 'croner';
 import type postgres from 'postgres';
 import type { EtlConfig } from '../../shared/etl/config.ts';
-import type { EtlService, EtlStatus } from '../../shared/etl/port.ts';
+import { EtlUnknownRegionError, type EtlService } from '../../shared/etl/port.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { Kv, Olap, OltpQueryable } from '../../shared/ports/index.ts';
-import { listRuns, readWatermark, runSummary } from './history.ts';
-import { DEFAULT_JOB, runJob, type EtlJobDeps, type JobOutcome, type RunRequest } from './job.ts';
-import { etlSources, scrub } from './sources.ts';
-import { backfillWindows, type RunWindow } from './window.ts';
+import { DEFAULT_REGION_ID, findRegion } from '../../shared/regions/config.ts';
+import type { RegionPorts, RegionStores } from '../../shared/regions/ports.ts';
+import { createAnalyticsPublisher } from '../analytics/publish.ts';
+import { jobName, listRuns } from './history.ts';
+import type { JobOutcome, RunRequest } from './job.ts';
+import { createRegionEtl, type BackfillOptions, type RegionEtl, type ReportsPrebuilder } from './schedule.ts';
+import { etlSources } from './sources.ts';
 
-/** Optional hook of the reports feature: build these users' reports ahead of their next visit. */
-export interface ReportsPrebuilder { prebuild(userIds: readonly string[]): Promise<unknown> }
+export type { BackfillProgress, ReportsPrebuilder } from './schedule.ts';
 
-export interface EtlDeps {
+/** One region's sources and target. */
+export interface EtlRegionStores {
+  id: string;
+  /** The region's ClickHouse database: `user_prosthesis_stats(_hourly)` and, with ETL_CRM_SOURCE=clickhouse, its CRM replicas. */
   olap: Olap;
-  platform: postgres.Sql;
+  /** The region's telemetry database, for the small queries the worker makes itself. */
   telemetry: OltpQueryable;
   /** PostgreSQL URLs ClickHouse reads through `postgresql()`. */
   telemetryUrl: string;
   crmUrl: string;
+}
+
+interface EtlCommonDeps {
+  platform: postgres.Sql;
   config: EtlConfig;
   kv?: Kv;
   reports?: ReportsPrebuilder;
   log: Logger;
   now?: () => Date;
-  job?: string;
+  /** Pseudonymised analytics: the key (`ANALYTICS_PSEUDONYM_KEY`) and the central ClickHouse database. Absent: not published. */
+  analytics?: { key: string; centralDatabase: string };
   /** Called after every run attempt with its outcome (metrics, tests awaiting a retry). */
   onRun?: (req: RunRequest, outcome: JobOutcome) => void;
 }
 
-export interface BackfillProgress { done: number; total: number; window: RunWindow; rowsRead: number }
+/** The implicit region's stores given directly (single-region hosts, tests, benchmarks)… */
+interface SingleRegionDeps extends EtlCommonDeps, Omit<EtlRegionStores, 'id'> { regions?: undefined }
+/** …or every region's (`implicit`: the host has no `REGIONS`, so the one job keeps its old name). */
+interface RegionalDeps extends EtlCommonDeps { regions: { implicit: boolean; stores: EtlRegionStores[] } }
+
+export type EtlDeps = SingleRegionDeps | RegionalDeps;
+
+/** The ETL's view of a host's regions: each region's stores with the URLs ClickHouse reads them by. */
+export function etlRegionsOf(regions: RegionPorts<RegionStores>): RegionalDeps['regions'] {
+  return {
+    implicit: regions.config.implicit,
+    stores: regions.all().map((s) => {
+      // A worker's region always has both URLs (regionsConfigOf refuses start-up otherwise).
+      const r = findRegion(regions.config, s.id)!;
+      return { id: s.id, olap: s.olap, telemetry: s.telemetry, telemetryUrl: r.telemetryDatabaseUrl!, crmUrl: r.crmDatabaseUrl! };
+    }),
+  };
+}
 
 export interface Etl {
   readonly service: EtlService;
-  /** Runs one request now (the CLI and tests use it; `service.run` is the manual trigger). */
-  trigger(req: RunRequest): Promise<JobOutcome>;
-  /** Recomputes whole UTC days `[first, last]`, `chunkDays` per run, waiting for the lock when busy. */
-  backfill(first: Date, last: Date, opts?: { chunkDays?: number; triggeredBy?: string; onProgress?: (p: BackfillProgress) => void }): Promise<JobOutcome[]>;
-  /** Starts the cron schedule (when enabled). */
+  /** Every region's job, in `REGIONS` order. */
+  readonly regions: readonly RegionEtl[];
+  /** A region's job; `id` may be omitted when there is one region. */
+  region(id?: string): RegionEtl;
+  /** Runs one request now in a region (the CLI and tests use it; `service.run` is the manual trigger). */
+  trigger(req: RunRequest & { region?: string }): Promise<JobOutcome>;
+  /** Recomputes whole UTC days `[first, last]` of a region, `chunkDays` per run, waiting for the lock when busy. */
+  backfill(first: Date, last: Date, opts?: BackfillOptions & { region?: string }): Promise<JobOutcome[]>;
+  /** Starts every region's schedule (when enabled). */
   start(): void;
-  /** Stops scheduling and retries, then waits for the run and pre-builds in progress. */
+  /** Stops scheduling and retries, then waits for the runs and pre-builds in progress. */
   stop(): Promise<void>;
 }
 
+/**
+ * One job per region (or the implicit one), behind one service. `region` left out means every
+ * region for `service.run`/`status`/`runs`, and the only one for `trigger`/`backfill`.
+ */
 export function createEtl(deps: EtlDeps): Etl {
-  const { config, log } = deps;
-  const job = deps.job ?? DEFAULT_JOB;
-  const sources = etlSources({ telemetryUrl: deps.telemetryUrl, crmUrl: deps.crmUrl, crmSource: config.crmSource, pgAddress: config.pgAddressForClickHouse });
-  const jobDeps: EtlJobDeps = { olap: deps.olap, platform: deps.platform, telemetry: deps.telemetry, sources, config, kv: deps.kv, log, now: deps.now, job };
-  // Parse now: a bad ETL_CRON stops start-up instead of surfacing at the first tick.
-  let cron: Cron | null = null;
-  const probe = new Cron(config.cron, { timezone: 'UTC', paused: true });
-  probe.stop();
-  let current: Promise<JobOutcome> | null = null;
-  let retryTimer: ReturnType<typeof setTimeout> | null = null;
-  let nextRetryAt: Date | null = null;
-  let stopped = false;
-  const background = new Set<Promise<unknown>>();
-
-  const track = (p: Promise<unknown>) => {
-    background.add(p);
-    void p.finally(() => background.delete(p));
+  const { config } = deps;
+  const regional = deps.regions ?? {
+    implicit: true,
+    stores: [{ id: DEFAULT_REGION_ID, olap: deps.olap, telemetry: deps.telemetry, telemetryUrl: deps.telemetryUrl, crmUrl: deps.crmUrl }],
   };
-
-  async function trigger(req: RunRequest): Promise<JobOutcome> {
-    if (current) return { status: 'skipped', reason: 'an ETL run is already in progress in this worker', runningRunId: null };
-    current = runJob(jobDeps, req).catch((err): JobOutcome => {
-      // The platform database itself failed: the run could not even be recorded.
-      const error = scrub(err instanceof Error ? err.message : String(err), sources.secrets);
-      log.error('etl run could not complete', { kind: req.kind, error });
-      return { status: 'failed', run: null, error, nextRetryAt: null };
+  const jobs = regional.stores.map((r) => {
+    const sources = etlSources({ telemetryUrl: r.telemetryUrl, crmUrl: r.crmUrl, crmSource: config.crmSource, pgAddress: config.pgAddressForClickHouse });
+    return createRegionEtl({
+      job: jobName(r.id, regional.implicit), region: r.id, olap: r.olap, telemetry: r.telemetry, sources,
+      platform: deps.platform, config, kv: deps.kv, reports: deps.reports, log: deps.log, now: deps.now, onRun: deps.onRun,
+      analytics: deps.analytics && createAnalyticsPublisher({ olap: r.olap, region: r.id, sources, ...deps.analytics }),
     });
-    try {
-      const out = afterRun(req, await current);
-      deps.onRun?.(req, out);
-      return out;
-    } finally {
-      current = null;
-    }
+  });
+  const ids = jobs.map((j) => j.region);
+
+  /** The named region's job, or every region's when none is named. */
+  function pick(id: string | undefined): RegionEtl[] {
+    if (id === undefined) return jobs;
+    const job = jobs.find((j) => j.region === id);
+    if (!job) throw new EtlUnknownRegionError(id, ids);
+    return [job];
   }
 
-  function afterRun(req: RunRequest, out: JobOutcome): JobOutcome {
-    if (out.status === 'succeeded') {
-      if (req.kind !== 'backfill') clearRetry();
-      const users = out.affectedUserIds ?? [];
-      if (deps.reports && users.length > 0) {
-        track(deps.reports.prebuild(users).catch((err) => log.error('pre-building reports failed', { users: users.length, err })));
-      }
-    } else if (out.status === 'failed' && req.kind !== 'backfill' && !stopped) {
-      const attempt = req.attempt ?? 1;
-      const p = config.retry;
-      if (attempt < p.maximumAttempts) {
-        const delay = Math.min(p.maximumIntervalMs, p.initialIntervalMs * p.backoffCoefficient ** (attempt - 1));
-        const at = new Date(Date.now() + delay);
-        const next = cron?.nextRun();
-        // The schedule's next tick comes first anyway: it is the retry.
-        if (!next || next > at) {
-          clearRetry();
-          nextRetryAt = at;
-          retryTimer = setTimeout(() => {
-            retryTimer = null;
-            nextRetryAt = null;
-            track(trigger({ kind: 'retry', triggeredBy: req.triggeredBy, attempt: attempt + 1 }));
-          }, delay);
-          retryTimer.unref?.();
-          return { ...out, nextRetryAt: at.toISOString() };
-        }
-      } else {
-        log.error('etl gave up retrying; the next scheduled run starts over from the same watermark', { attempts: attempt });
-      }
-    }
-    return out;
-  }
-
-  function clearRetry() {
-    if (retryTimer) clearTimeout(retryTimer);
-    retryTimer = null;
-    nextRetryAt = null;
+  function region(id?: string): RegionEtl {
+    const found = pick(id);
+    if (found.length !== 1) throw new Error(`the ETL runs for several regions (${ids.join(', ')}): name one`);
+    return found[0]!;
   }
 
   const service: EtlService = {
-    async run({ triggeredBy }) {
-      const { affectedUserIds: _users, ...out } = await trigger({ kind: 'manual', triggeredBy });
-      return out;
+    regions: ids,
+    async run({ triggeredBy, region: id }) {
+      const outcomes = await Promise.all(pick(id).map(async (j) => {
+        const { affectedUserIds: _users, ...out } = await j.trigger({ kind: 'manual', triggeredBy });
+        return { ...out, region: j.region };
+      }));
+      return outcomes.length === 1 ? outcomes[0]! : { regions: outcomes };
     },
-    runs: (o) => listRuns(deps.platform, job, o),
-    async status(): Promise<EtlStatus> {
-      const s = await runSummary(deps.platform, job);
-      return {
-        job, ...s,
-        schedule: { enabled: config.enabled, cron: config.cron, nextRunAt: cron?.nextRun()?.toISOString() ?? null, nextRetryAt: nextRetryAt?.toISOString() ?? null },
-        lateAllowanceMinutes: config.lateAllowanceMs / 60_000,
-        crmSource: config.crmSource,
-      };
+    runs: ({ region: id, ...o }) => listRuns(deps.platform, new Map(pick(id).map((j) => [j.job, j.region])), o),
+    async status(o = {}) {
+      const all = await Promise.all(pick(o.region).map((j) => j.status()));
+      return all.length === 1 ? all[0]! : { regions: all };
     },
   };
 
   return {
     service,
-    trigger,
-    async backfill(first, last, opts = {}) {
-      const windows = backfillWindows(first, last, opts.chunkDays ?? 1);
-      const outcomes: JobOutcome[] = [];
-      let rowsRead = 0;
-      for (let i = 0; i < windows.length; i++) {
-        const window = windows[i]!;
-        let out = await trigger({ kind: 'backfill', triggeredBy: opts.triggeredBy ?? 'cli', window });
-        // Another run holds the lock: wait for it rather than skip part of the range.
-        for (let waited = 0; out.status === 'skipped' && waited < 600; waited++) {
-          await new Promise((r) => setTimeout(r, 1000));
-          out = await trigger({ kind: 'backfill', triggeredBy: opts.triggeredBy ?? 'cli', window });
-        }
-        outcomes.push(out);
-        if (out.status !== 'succeeded') break;
-        rowsRead += out.run.rowsRead ?? 0;
-        opts.onProgress?.({ done: i + 1, total: windows.length, window, rowsRead });
-      }
-      return outcomes;
-    },
-    start() {
-      if (!config.enabled || cron || stopped) return;
-      cron = new Cron(config.cron, { timezone: 'UTC', protect: true, unref: true }, () => {
-        track(trigger({ kind: 'scheduled', triggeredBy: 'cron' }));
-      });
-      log.info('etl scheduled', { cron: config.cron, next: cron.nextRun()?.toISOString() });
-      // A fresh install should not show empty reports until the first tick, up to 15 minutes away.
-      if (config.runOnStart) {
-        track(readWatermark(deps.platform, job).then((watermark) => {
-          if (watermark || stopped) return;
-          log.notice('etl has never run: catching up now');
-          return trigger({ kind: 'scheduled', triggeredBy: 'start' });
-        }).catch((err: unknown) => log.warn('etl catch-up at start failed; the schedule will retry', { error: String(err) })));
-      }
-    },
+    regions: jobs,
+    region,
+    trigger: ({ region: id, ...req }) => region(id).trigger(req),
+    backfill: (first, last, { region: id, ...opts } = {}) => region(id).backfill(first, last, opts),
+    start: () => jobs.forEach((j) => j.start()),
     async stop() {
-      stopped = true;
-      cron?.stop();
-      clearRetry();
-      await current;
-      await Promise.allSettled([...background]);
+      await Promise.all(jobs.map((j) => j.stop()));
     },
   };
 }

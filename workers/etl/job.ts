@@ -9,7 +9,9 @@ import type { EtlConfig } from '../../shared/etl/config.ts';
 import type { EtlRunKind, EtlRunOutcome } from '../../shared/etl/port.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { Kv, Olap, OltpQueryable } from '../../shared/ports/index.ts';
-import { failAbandoned, failRun, finishRun, getRun, lastSucceededId, readWatermark, startRun } from './history.ts';
+import { DEFAULT_REGION_ID } from '../../shared/regions/config.ts';
+import type { AnalyticsPublisher } from '../analytics/publish.ts';
+import { DEFAULT_JOB, failAbandoned, failRun, finishRun, getRun, lastSucceededId, readWatermark, startRun } from './history.ts';
 import { invalidateReports } from './invalidate.ts';
 import { withRunLock } from './lock.ts';
 import { scrub, type EtlSources } from './sources.ts';
@@ -17,7 +19,6 @@ import { affectedUsers, dailyInsert, hourlyInsert, runCounts, type Statement } f
 import { lateUploads, ownerChanges } from './repairs.ts';
 import { incrementalWindow, windowOf, type RunWindow } from './window.ts';
 
-export const DEFAULT_JOB = 'user_prosthesis_stats';
 const UTC_ZONES = new Set(['UTC', 'Etc/UTC', 'GMT', 'Etc/GMT', 'UCT', 'Etc/UCT', 'Universal', 'Etc/Universal', 'Zulu', 'Etc/Zulu']);
 // Clocks of the worker and PostgreSQL (which stamps received_at) may disagree by this much.
 const CLOCK_SLACK_MS = 5 * 60_000;
@@ -33,7 +34,12 @@ export interface EtlJobDeps {
   kv?: Kv;
   log: Logger;
   now?: () => Date;
+  /** The job's name (lock, watermark, history); default {@link DEFAULT_JOB}. */
   job?: string;
+  /** The region this job reads and writes (`olap`, `telemetry`, `sources` are its stores); default `default`. */
+  region?: string;
+  /** Appends the run's day rows, pseudonymised, to the central analytics table (workers/analytics). */
+  analytics?: AnalyticsPublisher;
 }
 
 export interface RunRequest {
@@ -59,7 +65,8 @@ export class EtlRunError extends Error {
  */
 export async function runJob(deps: EtlJobDeps, req: RunRequest): Promise<JobOutcome> {
   const job = deps.job ?? DEFAULT_JOB;
-  const log = deps.log.child({ component: 'etl', job });
+  const region = deps.region ?? DEFAULT_REGION_ID;
+  const log = deps.log.child({ component: 'etl', job, region });
   const locked = await withRunLock(deps.platform, job, async (db) => {
     const abandoned = await failAbandoned(db, job);
     if (abandoned) log.warn('runs abandoned by a stopped worker marked failed', { count: abandoned });
@@ -82,7 +89,7 @@ export async function runJob(deps: EtlJobDeps, req: RunRequest): Promise<JobOutc
     try {
       if (!window) {
         await finishRun(db, job, id, { rowsRead: 0, rowsWritten: 0, affectedUsers: 0, details: { note: 'no telemetry yet' } });
-        return { status: 'succeeded' as const, run: (await getRun(db, id))!, affectedUserIds: [] };
+        return { status: 'succeeded' as const, run: (await getRun(db, id, region))!, affectedUserIds: [] };
       }
       const repairSince = req.window || !watermark ? null : new Date(watermark.getTime() - CLOCK_SLACK_MS);
       const loaded = await load(deps, { id, previous, window, repairSince });
@@ -91,14 +98,14 @@ export async function runJob(deps: EtlJobDeps, req: RunRequest): Promise<JobOutc
         rowsRead: loaded.rowsRead, rowsWritten: loaded.rowsWritten, affectedUsers: loaded.users.length,
         details: loaded.details,
       }, req.window ? undefined : window.to);
-      const run = (await getRun(db, id))!;
+      const run = (await getRun(db, id, region))!;
       runLog.info('etl run succeeded', { kind: req.kind, rowsRead: run.rowsRead, rowsWritten: run.rowsWritten, affectedUsers: run.affectedUsers, durationMs: run.durationMs });
       return { status: 'succeeded' as const, run, affectedUserIds: loaded.users };
     } catch (err) {
       const message = scrub(err instanceof Error ? err.message : String(err), deps.sources.secrets);
       runLog.error('etl run failed', { kind: req.kind, attempt: req.attempt ?? 1, error: message });
       await failRun(db, id, message);
-      return { status: 'failed' as const, run: await getRun(db, id), error: message, nextRetryAt: null };
+      return { status: 'failed' as const, run: await getRun(db, id, region), error: message, nextRetryAt: null };
     }
   });
   if (locked.acquired) return locked.value;
@@ -152,11 +159,17 @@ async function load(deps: EtlJobDeps, o: { id: number; previous: number; window:
   const a = affectedUsers({ dayFrom, dayTo: w.dayTo, version: o.id, previous: o.previous });
   const users = (await olap.query<{ user_id: string }>(a.sql, a.params)).map((r) => r.user_id);
   lap('affected');
+  // Part of the run: a failure fails it, so the retry publishes the same days again (idempotent).
+  const published = deps.analytics ? await deps.analytics.publish({ version: o.id, dayFrom, dayTo: w.dayTo }) : null;
+  if (published) lap('analytics');
   const repaired = (reason: string) => repairs.filter((r) => r.reason === reason).reduce((n, r) => n + r.chips.length, 0);
   return {
     rowsRead: Number(counts?.rows_read ?? 0),
     rowsWritten: Number(counts?.rows_written ?? 0),
     users,
-    details: { ms, lateUploadDevices: repaired('late-upload'), ownerChangedDevices: repaired('owner-changed') },
+    details: {
+      ms, lateUploadDevices: repaired('late-upload'), ownerChangedDevices: repaired('owner-changed'),
+      ...(published ? { pseudonymisedRows: published.rows } : {}),
+    },
   };
 }

@@ -12,12 +12,15 @@
 export interface EtlSources {
   /** `postgresql(…)` reading `telemetry_events`. */
   telemetryEvents: string;
-  /** A table expression for a CRM table (`prostheses`, `customers`): live rows only. */
-  crm(table: 'prostheses' | 'customers'): string;
+  /** A table expression for a CRM table: live rows only. */
+  crm(table: CrmTable): string;
   /** A subquery yielding `(chip_id, user_id)` for every device whose owner has a subject. */
   chipOwners: string;
   secrets: string[];
 }
+
+/** The CRM tables the ETL reads (models only for the pseudonymised analytics' model kind). */
+export type CrmTable = 'prostheses' | 'customers' | 'prosthesis_models';
 
 export interface SourceOptions {
   telemetryUrl: string;
@@ -43,7 +46,7 @@ export function postgresTable(url: string, table: string, address?: string): { e
 export function etlSources(o: SourceOptions): EtlSources {
   const events = postgresTable(o.telemetryUrl, 'telemetry_events', o.pgAddress);
   const secrets = [events.password];
-  const crm = (table: 'prostheses' | 'customers') => {
+  const crm = (table: CrmTable) => {
     // The CDC replicas are ReplacingMergeTree(_version, _deleted): newest version, deleted rows dropped.
     if (o.crmSource === 'clickhouse') return `(SELECT * FROM crm_${table} FINAL WHERE _deleted = 0)`;
     const t = postgresTable(o.crmUrl, table, o.pgAddress);

@@ -44,15 +44,15 @@ export function addWorkerCollectors(registry: Registry, src: CollectorSources): 
 
   if (src.cdc) {
     const cdc = src.cdc;
-    // One status read serves the three CDC gauges of a scrape.
-    let pending: { at: number; status: Promise<CdcStatus> } | null = null;
+    // One status read per region serves the three CDC gauges of a scrape; each region has its own slot.
+    let pending: { at: number; status: Promise<CdcStatus[]> } | null = null;
     const status = () => {
-      if (!pending || Date.now() - pending.at > 1_000) pending = { at: Date.now(), status: cdc.status() };
+      if (!pending || Date.now() - pending.at > 1_000) pending = { at: Date.now(), status: Promise.all(cdc.regions.map((r) => cdc.status(r))) };
       return pending.status;
     };
     const cdcGauge = (name: string, help: string, pick: (s: CdcStatus) => number) => new Gauge({
       name, help, labelNames: ['slot'], registers,
-      async collect() { await read(name, this, status, (s) => this.set({ slot: s.slot.name }, pick(s))); },
+      async collect() { await read(name, this, status, (all) => { for (const s of all) this.set({ slot: s.slot.name }, pick(s)); }); },
     });
     cdcGauge('bionic_cdc_lag_seconds', 'Age of the oldest committed CRM change not yet in ClickHouse', (s) => s.lagSeconds);
     cdcGauge('bionic_cdc_lag_bytes', 'WAL between the current position and the slot\'s confirmed position', (s) => s.lagBytes);

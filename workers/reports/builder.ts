@@ -7,8 +7,8 @@
  * A report is rendered completely in memory and written with one PUT, which the object store
  * applies atomically: a failure leaves no partial object behind, only a clear UNAVAILABLE error.
  *
- * Data residency: a report is built from its owner's region's CRM and stored in that region's
- * bucket. The caller names the region (the worker-verified identity's, router/routers/reports-builder.ts);
+ * Data residency: a report is built from its owner's region's statistics (its ClickHouse database,
+ * where the ETL of that region loads them) and CRM, and stored in that region's bucket. The caller names the region (the worker-verified identity's, router/routers/reports-builder.ts);
  * the ETL's pre-building lets the builder find it ({@link createSubjectLocator}).
  */
 import type { Logger } from '../../shared/log.ts';
@@ -24,10 +24,14 @@ import { createModelLookup, type ModelLookup } from './models.ts';
 import { queryReportRows } from './query.ts';
 import { renderReport } from './render.ts';
 
-/** What the builder uses of a region: its bucket, and its CRM for prosthesis models when ClickHouse has no CRM replicas. */
-export type BuilderRegionStores = EdgeRegionStores & { crm?: OltpQueryable };
+/**
+ * What the builder uses of a region: its bucket, its ClickHouse database (statistics and CRM
+ * replicas; absent: the builder's `olap`), and its CRM for models the replicas do not know.
+ */
+export type BuilderRegionStores = EdgeRegionStores & { crm?: OltpQueryable; olap?: Olap };
 
 export interface ReportBuilderDeps {
+  /** The implicit region's ClickHouse database (single-region hosts, tests, benchmarks); regions bring their own. */
   olap: Olap;
   kv: Kv;
   /** Each region's stores; absent: one implicit region on `objectStore` and `crm`. */
@@ -66,7 +70,7 @@ export function createReportBuilder(deps: ReportBuilderDeps): WorkerReportBuilde
   const lookups = new Map<string, ModelLookup>();
   const modelsOf = (r: BuilderRegionStores) => {
     let lookup = lookups.get(r.id);
-    if (!lookup) lookups.set(r.id, lookup = createModelLookup({ olap: deps.olap, crm: r.crm, log: deps.log, now }));
+    if (!lookup) lookups.set(r.id, lookup = createModelLookup({ olap: r.olap ?? deps.olap, crm: r.crm, log: deps.log, now }));
     return lookup;
   };
   const locate = (userId: string) => dependency('CRM', () => locator(userId));
@@ -79,7 +83,7 @@ export function createReportBuilder(deps: ReportBuilderDeps): WorkerReportBuilde
     const region = regions.get(id, deps.log);
     const models = modelsOf(region);
     const version = await dependency('key-value store', () => readReportVersion(deps.kv, userId, now()));
-    const rows = await dependency('analytics database', () => queryReportRows(deps.olap, userId, period));
+    const rows = await dependency('analytics database', () => queryReportRows(region.olap ?? deps.olap, userId, period));
     const chips = await dependency('CRM', () => models(rows.devices.map((d) => d.chip_id)));
     const report = renderReport({ userId, period, version, generatedAt: new Date(now()), ...rows, models: chips });
     const body = JSON.stringify(report);

@@ -34,7 +34,8 @@ export interface ErrorCodeCount { code: string; days: string | number }
 // Means weighted by actions (a device that barely moved says little about latency); a day with
 // rows but no actions falls back to the plain mean so its battery still shows.
 // Columns are qualified (`s.`) because the output aliases reuse their names.
-const weighted = (col: string) =>
+/** A day's mean of `col` over stats rows aliased `s`, weighted by actions (also used by the pseudonymised analytics). */
+export const weighted = (col: string) =>
   `if(sum(s.actions) > 0, sum(s.${col} * s.actions) / sum(s.actions), avg(s.${col}))`;
 
 const FROM = 'FROM user_prosthesis_stats AS s FINAL WHERE s.user_id = {userId:String} AND s.day BETWEEN {from:Date} AND {to:Date}';

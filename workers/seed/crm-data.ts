@@ -79,15 +79,6 @@ const TABLES: readonly (readonly [string, readonly ColumnSpec[]])[] = [
   ]],
 ];
 
-/**
- * Stand-ins for a customer's personal attributes where they must not be stored: the columns are
- * NOT NULL (name, e-mail) and e-mail is unique, so each customer gets `customer-<id>`; no phone.
- * `.invalid` is reserved (RFC 2606): nothing can ever be mailed to it.
- */
-export function pseudonymOf(id: number): { full_name: string; email: string; phone: null } {
-  return { full_name: `customer-${id}`, email: `customer-${id}@pseudonymous.invalid`, phone: null };
-}
-
 /** Builds the CRM data set in memory (deterministic for a seed) and a loader for it. */
 export function planCrm(opts: {
   seed: number; customers: number; regions: readonly string[]; start: Date; end: Date; eventsPerDay: number;
@@ -96,8 +87,6 @@ export function planCrm(opts: {
   regionOf?: (username: string) => string;
   /** Keep only this region's customers (and what belongs to them). */
   onlyRegion?: string;
-  /** Write {@link pseudonymOf} instead of name, e-mail and phone (a central CRM beside regional ones). */
-  pseudonymous?: boolean;
 }): CrmPlan {
   const { seed, start, end } = opts;
   const customers: Customer[] = [];
@@ -117,10 +106,8 @@ export function planCrm(opts: {
     const createdAt = new Date(start.getTime() - rng.int(60, 900) * DAY - rng.int(0, DAY - 1));
     customers.push({ id, username, region, createdAt });
     const email = `${first}.${last}.${id}@example.com`.toLowerCase();
-    // Drawn even when discarded, so the rest of the plan is the same with or without pseudonyms.
-    const personal = { full_name: `${first} ${last}`, email, phone: phone(rng, region) };
     rows.customers!.push({
-      id: String(id), username, ...(opts.pseudonymous ? pseudonymOf(id) : personal), region,
+      id: String(id), username, full_name: `${first} ${last}`, email, phone: phone(rng, region), region,
       created_at: iso(createdAt), updated_at: iso(createdAt),
     });
     const balance = Math.min(rng.lognormal(9000, 0.9), 9_999_999).toFixed(2);

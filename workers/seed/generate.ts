@@ -42,12 +42,6 @@ export interface GenerateOptions {
    * collide across regions.
    */
   onlyRegion?: string;
-  /**
-   * Customers get pseudonyms (`customer-<id>`) instead of name, e-mail and phone — for a central
-   * CRM when the personal data lives in regional ones (data residency). Ids, usernames, regions,
-   * devices and orders are those of the normal plan.
-   */
-  pseudonymous?: boolean;
   /** Last instant of generated telemetry (default: now). */
   end?: Date;
   /** Replace existing customers (and every row referencing them) and telemetry instead of refusing to run. */
@@ -106,12 +100,9 @@ async function run(opts: GenerateOptions, onlyIfEmpty: boolean): Promise<Generat
       if (onlyIfEmpty) return null;
       throw new SeedError('NOT_EMPTY', 'the CRM database already has customers (the reset option replaces them)');
     }
-    const models = await tx<{ id: number; name: string }[]>`
-      INSERT INTO prosthesis_models ${tx(MODELS.map(({ name, kind, manufacturer, price }) => ({ name, kind, manufacturer, price })))}
-      ON CONFLICT (name) DO UPDATE SET kind = EXCLUDED.kind
-      RETURNING id, name`;
+    const models = await upsertModels(tx);
     const p = planCrm({
-      seed, customers, regions: opts.regions ?? ['eu'], regionOf: opts.regionOf, onlyRegion: opts.onlyRegion, pseudonymous: opts.pseudonymous, start: new Date(startMs), end: new Date(endMs),
+      seed, customers, regions: opts.regions ?? ['eu'], regionOf: opts.regionOf, onlyRegion: opts.onlyRegion, start: new Date(startMs), end: new Date(endMs),
       eventsPerDay, modelIds: new Map(models.map((m) => [m.name, m.id])),
     });
     await p.load(tx);
@@ -150,4 +141,15 @@ async function run(opts: GenerateOptions, onlyIfEmpty: boolean): Promise<Generat
     await w.drain();
   });
   return { customers: plan.customers.length, prostheses: devices.length, events };
+}
+
+/**
+ * Writes the catalogue of prosthesis models (shared, non-personal: what a central CRM holds when
+ * customers live in regional ones) and returns their ids. Safe to repeat.
+ */
+export async function upsertModels(sql: postgres.Sql | postgres.TransactionSql): Promise<{ id: number; name: string }[]> {
+  return sql<{ id: number; name: string }[]>`
+    INSERT INTO prosthesis_models ${sql(MODELS.map(({ name, kind, manufacturer, price }) => ({ name, kind, manufacturer, price })))}
+    ON CONFLICT (name) DO UPDATE SET kind = EXCLUDED.kind
+    RETURNING id, name`;
 }
