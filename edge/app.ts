@@ -15,7 +15,7 @@ import type { Kv, ObjectStore } from '../shared/ports/index.ts';
 import { healthRoutes } from './middleware/health-routes.ts';
 import type { Lifecycle } from './middleware/lifecycle.ts';
 import { metricsEndpoint } from './middleware/metrics.ts';
-import { requestContext } from './middleware/request-context.ts';
+import { requestContext, type HeaderReader } from './middleware/request-context.ts';
 import { createEdgeMetrics, type MetricsSource, type OpsMetrics } from '../shared/metrics/ops-metrics.ts';
 import { createEdgeAuth } from './auth/index.ts';
 import type { AuthVariables } from './auth/middleware.ts';
@@ -47,6 +47,8 @@ export interface EdgeDeps {
   rateLimits?: RateLimitSettings | null;
   /** The caller's address, from the runtime (see edge/main.*.ts) or a trusted proxy header. */
   clientIp?: (c: Context) => string | undefined;
+  /** Reads a request header the runtime's cheapest way (edge/main.node.ts); absent: through the Web Request. */
+  requestHeader?: HeaderReader;
   /** Edge clock in epoch seconds (session timeouts, refresh timing). */
   now?: () => number;
   /** Pins the provider's verification keys (tests); by default they are fetched from its JWKS URL. */
@@ -95,7 +97,7 @@ export function createEdgeApp(deps: EdgeDeps): Hono<EdgeEnv> {
 
   const metrics = deps.metrics ?? createEdgeMetrics();
   // Request id, logger, metrics and access log: one middleware, on every request (request-context.ts).
-  app.use(requestContext({ log: deps.log, metrics }));
+  app.use(requestContext({ log: deps.log, metrics, header: deps.requestHeader }));
   if (deps.lifecycle) app.use(deps.lifecycle.middleware);
   app.route('/', healthRoutes({ host: 'edge', ready: health, lifecycle: deps.lifecycle }));
   app.get('/metrics', metricsEndpoint({ source: metrics, token: deps.metricsToken }));

@@ -9,6 +9,7 @@ import { createLogger } from '../shared/log.ts';
 import { createEdgeApp } from './app.ts';
 import { createUpstashKv } from './adapters/kv-upstash.ts';
 import { createLifecycle, type Lifecycle } from './middleware/lifecycle.ts';
+import type { HeaderReader } from './middleware/request-context.ts';
 import { createS3ObjectStore } from './adapters/object-store-s3.ts';
 import { createEdgeRegions } from './regions.ts';
 
@@ -17,6 +18,8 @@ export interface EdgeRuntime {
   remoteAddress?: (c: Context) => string | undefined;
   /** Whether answers while draining ask keep-alive clients to leave (Node; Deno.serve does it itself). */
   closeConnectionsOnDrain?: boolean;
+  /** Reads a request header without the Web Request's copy of them all (Node: the parsed `IncomingMessage` headers). */
+  requestHeader?: HeaderReader;
 }
 
 export function composeEdge(config: EdgeConfig, runtime: EdgeRuntime = {}) {
@@ -38,6 +41,7 @@ export function composeEdge(config: EdgeConfig, runtime: EdgeRuntime = {}) {
     telemetry: config.telemetry,
     metricsToken: config.ops.metricsToken,
     lifecycle,
+    requestHeader: runtime.requestHeader,
     // Behind a proxy the socket is the proxy: then only the header it sets names the client.
     clientIp: header ? (c) => c.req.header(header)?.split(',')[0]?.trim() : runtime.remoteAddress,
   });

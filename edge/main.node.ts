@@ -6,6 +6,7 @@ import { serve } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { ConfigError, parseEdgeConfig } from '../shared/config.ts';
 import { composeEdge } from './compose.ts';
+import { nodeHeader } from './middleware/request-context.ts';
 import { quietPinnedSdkWarning } from '../workers/node-warnings.ts';
 import { drainHttpServer } from '../workers/shutdown.ts';
 
@@ -19,7 +20,12 @@ try {
   console.error(err.message);
   process.exit(2);
 }
-const { app, log, lifecycle } = composeEdge(config, { remoteAddress: (c) => getConnInfo(c).remote.address, closeConnectionsOnDrain: true });
+const { app, log, lifecycle } = composeEdge(config, {
+  remoteAddress: (c) => getConnInfo(c).remote.address,
+  closeConnectionsOnDrain: true,
+  // A read through the Web Request would first copy every header into a validated Headers object.
+  requestHeader: nodeHeader,
+});
 const server = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => {
   log.notice('edge listening', { url: `http://${config.host}:${info.port}`, runtime: 'node' });
 });

@@ -5,6 +5,7 @@
  */
 import type { Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
+import { requestHeader } from '../middleware/request-context.ts';
 
 export interface CookieSettings { secure: boolean }
 
@@ -25,7 +26,7 @@ const PLAIN_VALUE = /^[A-Za-z0-9_-]+$/;
  * (quoted, encoded, duplicates after an invalid one) goes to Hono's parser, whose answer it is.
  */
 export function readCookie(c: Context, cookie: string): string | undefined {
-  const header = c.req.header('cookie');
+  const header = requestHeader(c, 'cookie');
   if (!header) return undefined;
   const needle = `${cookie}=`;
   for (let at = header.indexOf(needle); at !== -1; at = header.indexOf(needle, at + 1)) {

@@ -22,9 +22,18 @@ export const REQUEST_ID_HEADER = 'x-request-id';
 const MAX_ID_LENGTH = 255;
 const UNSAFE_ID = /[^\w\-=]/;
 
+/** Reads one request header by its lower-case name. */
+export type HeaderReader = (c: Context, name: string) => string | undefined;
+
 export interface RequestContextOptions {
   log: Logger;
   metrics: Pick<OpsMetrics, 'http'>;
+  /**
+   * How this runtime reads a request header most cheaply (edge/main.*.ts); absent: through the
+   * Web Request. On Node the first read through it copies every header into a validated
+   * `Headers` object, while Node has parsed them already.
+   */
+  header?: HeaderReader;
 }
 
 export type RequestContextVariables = {
@@ -32,9 +41,27 @@ export type RequestContextVariables = {
   log: Logger;
   /** Headers for the answer not yet on it; null once a handler took them. */
   answerHeaders: Record<string, string> | null;
+  /** The runtime's header reader, when it has one (see {@link requestHeader}). */
+  readHeader: HeaderReader;
 };
 
 type Ctx = Context<{ Variables: Partial<RequestContextVariables> }>;
+
+const webHeader: HeaderReader = (c, name) => c.req.header(name);
+
+/**
+ * The reader for @hono/node-server (edge/main.node.ts): Node has parsed the headers already
+ * (lower-case names, repeats joined), and hands its request to the app as `c.env.incoming`.
+ */
+export const nodeHeader: HeaderReader = (c, name) => {
+  const v = (c.env as { incoming: { headers: Record<string, string | string[] | undefined> } }).incoming.headers[name];
+  return Array.isArray(v) ? v.join(', ') : v;
+};
+
+/** One request header by its lower-case name, read the way this runtime does it most cheaply. */
+export function requestHeader(c: Context, name: string): string | undefined {
+  return ((c as Ctx).get('readHeader') ?? webHeader)(c, name);
+}
 
 /** Adds `headers` to those the answer will carry (a no-op outside {@link requestContext} or once taken). */
 export function addAnswerHeaders(c: Context, headers: Record<string, string>): void {
@@ -54,10 +81,11 @@ export function takeAnswerHeaders(c: Context): Record<string, string> {
 export const requestContext = (opts: RequestContextOptions): MiddlewareHandler<{ Variables: RequestContextVariables }> =>
   async function requestContext(c, next) {
     const started = performance.now();
-    let id = c.req.header(REQUEST_ID_HEADER);
+    if (opts.header) c.set('readHeader', opts.header);
+    let id = (opts.header ?? webHeader)(c, REQUEST_ID_HEADER);
     if (!id || id.length > MAX_ID_LENGTH || UNSAFE_ID.test(id)) id = crypto.randomUUID();
     c.set('requestId', id);
-    c.set('answerHeaders', { [REQUEST_ID_HEADER]: id });
+    c.set('answerHeaders', { 'x-request-id': id });
     const log = opts.log.child({ requestId: id });
     c.set('log', log);
     try {

@@ -3,7 +3,9 @@
  * headers (every report is private to its user: never stored by a shared cache), and the status
  * each {@link ReportsError} code becomes.
  */
+import type { Context } from 'hono';
 import type { ReportsErrorCode, ServedReport } from '../../shared/reports/ports.ts';
+import { requestHeader, takeAnswerHeaders } from '../middleware/request-context.ts';
 
 export const STATUS: Record<ReportsErrorCode, 400 | 401 | 403 | 404 | 503 | 504> = {
   BAD_REQUEST: 400, UNAUTHORIZED: 401, FORBIDDEN: 403, NOT_FOUND: 404, UNAVAILABLE: 503, TIMEOUT: 504,
@@ -45,19 +47,20 @@ function answerOf(etag: string, body: BodyInit, headers: Record<string, string>)
  * 304 or 200 with `body`. The headers stay one plain record (bytes get their Content-Length):
  * @hono/node-server then writes the answer as it is, without building a Headers object.
  */
-function respond(req: Request, answer: Answer, body: BodyInit, perRequest: Record<string, string>): Response {
-  const fresh = notModified(req.headers.get('if-none-match') ?? undefined, answer.etag);
+function respond(c: Context, answer: Answer, body: BodyInit): Response {
+  const fresh = notModified(requestHeader(c, 'if-none-match'), answer.etag);
+  const perRequest = takeAnswerHeaders(c);
   const fixed = fresh ? answer.notModified : answer.ok;
   const h: Record<string, string> = {};
   for (const k in fixed) h[k] = fixed[k]!;
   for (const k in perRequest) h[k] = perRequest[k]!;
   if (fresh) return new Response(null, { status: 304, headers: h });
-  return new Response(req.method === 'HEAD' ? null : body, { status: 200, headers: h });
+  return new Response(c.req.method === 'HEAD' ? null : body, { status: 200, headers: h });
 }
 
-/** Answers 304 or 200 with `body` under a strong ETag; `perRequest`: the request's own headers (its id, rate limit). */
-export function conditional(req: Request, etag: string, body: BodyInit, headers: Record<string, string>, perRequest: Record<string, string> = {}): Response {
-  return respond(req, answerOf(etag, body, headers), body, perRequest);
+/** Answers 304 or 200 with `body` under a strong ETag, with the request's own answer headers (its id, rate limit). */
+export function conditional(c: Context, etag: string, body: BodyInit, headers: Record<string, string>): Response {
+  return respond(c, answerOf(etag, body, headers), body);
 }
 
 const JSON_ANSWERS = new WeakMap<ServedReport, Answer>();
@@ -66,12 +69,12 @@ const JSON_ANSWERS = new WeakMap<ServedReport, Answer>();
  * `GET /reports/<period>.json`, the edge's hottest answer: the stored bytes as they are, with the
  * headers that depend only on the report computed once per cached report.
  */
-export function reportJson(req: Request, served: ServedReport, perRequest: Record<string, string>): Response {
+export function reportJson(c: Context, served: ServedReport): Response {
   const body = served.body as Uint8Array<ArrayBuffer>;
   let answer = JSON_ANSWERS.get(served);
   if (!answer) {
     answer = answerOf(`"${served.etag}"`, body, { 'content-type': 'application/json; charset=utf-8', 'x-report-version': String(served.version) });
     JSON_ANSWERS.set(served, answer);
   }
-  return respond(req, answer, body, perRequest);
+  return respond(c, answer, body);
 }

@@ -15,7 +15,6 @@ import { csvFileName, reportToCsv } from '../../shared/reports/csv.ts';
 import { parseReportKey } from '../../shared/reports/keys.ts';
 import { parsePeriod, rangePeriod, utcToday, type ReportPeriod } from '../../shared/reports/period.ts';
 import { ReportsError, type ReportDelivery, type ServedReport } from '../../shared/reports/ports.ts';
-import { takeAnswerHeaders } from '../middleware/request-context.ts';
 import { ErrorPage, ReportListPage, ReportPage, SignInPage } from '../ui/pages.tsx';
 import { conditional, PRIVATE_REVALIDATE, reportJson, STATUS } from './http.ts';
 import type { LinkSigner } from './links.ts';
@@ -96,10 +95,10 @@ export function reportRoutes(opts: ReportRoutesOptions) {
     }
     if (!stored) return c.json({ error: { code: 'NOT_FOUND', message: 'This report is no longer stored' } }, 404);
     const name = `bionicpro-report-${parseReportKey(check.key)?.periodId ?? 'report'}.json`;
-    return conditional(c.req.raw, `"${stored.etag}"`, stored.body as Uint8Array<ArrayBuffer>, {
+    return conditional(c, `"${stored.etag}"`, stored.body as Uint8Array<ArrayBuffer>, {
       'content-type': 'application/json; charset=utf-8', 'content-disposition': `attachment; filename="${name}"`,
       'cache-control': `private, max-age=${Math.max(0, check.expiresAt - opts.now())}`,
-    }, takeAnswerHeaders(c));
+    });
   });
 
   app.get('/reports/:file', async (c) => {
@@ -115,12 +114,12 @@ export function reportRoutes(opts: ReportRoutesOptions) {
     const delivery = opts.delivery(c);
     let served: ServedReport;
     try { served = await delivery.get(identity.userId, period); } catch (err) { return failure(c, err, format); }
-    if (format === 'json') return reportJson(c.req.raw, served, takeAnswerHeaders(c));
+    if (format === 'json') return reportJson(c, served);
     const report = served.report();
     if (format === 'csv') {
-      return conditional(c.req.raw, `"csv-${served.etag}"`, reportToCsv(report), {
+      return conditional(c, `"csv-${served.etag}"`, reportToCsv(report), {
         'content-type': 'text/csv; charset=utf-8', 'content-disposition': `attachment; filename="${csvFileName(report)}"`, 'x-report-version': String(served.version),
-      }, takeAnswerHeaders(c));
+      });
     }
     const link = await delivery.link(identity.userId, period).catch(() => undefined);
     c.header('cache-control', PRIVATE_REVALIDATE['cache-control']);

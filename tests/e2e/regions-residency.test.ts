@@ -180,6 +180,18 @@ describe('data residency on the launched stack (ru, eu)', () => {
     for (const r of REGIONS) expect(await count(urls.regions[r].telemetry, 'telemetry_events'), r).toBeGreaterThan(0);
   });
 
+  it('the ETL ran per region, and cross-region analytics name people by pseudonyms only', async () => {
+    for (const r of REGIONS) expect(demo.etlRuns[r]?.rowsRead ?? 0, r).toBeGreaterThan(0);
+    const day = (d: Date) => d.toISOString().slice(0, 10);
+    const { rows } = await demo.trpc('admin1').analytics.daily.query({ from: day(new Date(Date.now() - 13 * 86_400_000)), to: day(new Date()), limit: 10_000 });
+    expect(new Set(rows.map((x) => x.region))).toEqual(new Set(REGIONS));
+    const subjects = new Set([...people.ru, ...people.eu].map((p) => p.idp_subject));
+    expect(rows.filter((x) => subjects.has(x.pseudoId) || [...subjects].some((s) => s && x.pseudoId.includes(s)))).toEqual([]);
+    expect(hits(JSON.stringify(rows), everyone())).toEqual([]);
+    // A plain user may not read them.
+    await expect(demo.trpc('user2').analytics.daily.query({ from: day(new Date()), to: day(new Date()), limit: 10 })).rejects.toMatchObject({ data: { code: 'FORBIDDEN' } });
+  });
+
   it('no KV key or value holds a name, e-mail or phone', async () => {
     // A probe proves the dump reads values; it is removed before the assertion.
     await kvCall(['SET', 'residency-test:probe', 'probe-value', 'EX', '60']);

@@ -1,8 +1,9 @@
 /**
  * A demo run on a launched regional stack (`ru`, `eu`), the way people would use it: users of both
  * regions sign in through their own directories and open a report, the ru operator places an order
- * for an ru customer (the saga runs to FINISHED), and a device of each region uploads a batch.
- * The residency audit then searches the central stores for what this left behind.
+ * for an ru customer (the saga runs to FINISHED), a device of each region uploads a batch, an
+ * admin runs the ETL of each region, and CDC catches up in both. The residency audit then searches
+ * the central stores for what this left behind.
  */
 import { randomUUID } from 'node:crypto';
 import postgres from 'postgres';
@@ -30,6 +31,8 @@ export interface DemoRun {
   order: { id: string; sagaId: string };
   /** The chips that uploaded a batch, by region. */
   chips: Record<string, string>;
+  /** The ETL run of each region the demo triggered (after the batches). */
+  etlRuns: Record<string, { id: number; rowsRead: number | null }>;
 }
 
 const one = async <T>(url: string, q: (sql: postgres.Sql) => Promise<T>) => {
@@ -42,8 +45,10 @@ export async function demoRun(stack: DemoStack, users: { ru: string; eu: string;
   const clients: Record<string, CookieClient> = {};
   for (const u of [users.ru, users.eu, users.operator, users.admin]) {
     const client = new CookieClient();
-    const done = await signIn(client, stack.edge, u, totp);
-    if (done.final.status !== 200 || !client.cookies.length) throw new Error(`sign-in of ${u} failed: ${done.final.status} ${done.final.url}`);
+    const done = await signIn(client, stack.edge, u, totp, { returnTo: '/auth/me' });
+    if (done.final.status !== 200 || (JSON.parse(done.final.body) as { username?: string }).username !== u) {
+      throw new Error(`sign-in of ${u} failed: ${done.final.status} ${done.final.url} ${done.final.body.slice(0, 200)}`);
+    }
     clients[u] = client;
   }
   const trpc = (username: string) => createBionicClient({
@@ -84,5 +89,25 @@ export async function demoRun(stack: DemoStack, users: { ru: string; eu: string;
     if (res.status !== 200) throw new Error(`batch of ${chip} (${region}): ${res.status} ${await res.text()}`);
     chips[region] = chip;
   }
-  return { clients, trpc, order: { id: String(created.order.id), sagaId }, chips };
+  // The ETL of each region, now (the batches are newer than the start-up run); a run still in
+  // progress (the start-up one) answers `skipped`: the next attempt waits for it to end.
+  const admin = trpc(users.admin);
+  const etlRuns: DemoRun['etlRuns'] = {};
+  for (const region of Object.keys(chips)) {
+    await eventually(async () => {
+      const out = await admin.etl.run.mutate({ region });
+      if (!('status' in out) || out.status === 'skipped') return false;
+      if (out.status !== 'succeeded') throw new Error(`ETL of ${region}: ${out.status} ${'error' in out ? out.error : ''}`);
+      etlRuns[region] = { id: out.run.id, rowsRead: out.run.rowsRead };
+      return true;
+    }, `an ETL run of ${region}`, 120_000, 250);
+  }
+  // CDC has every change of both regions (the order included) in ClickHouse.
+  for (const region of Object.keys(chips)) {
+    await eventually(async () => {
+      const s = await admin.cdc.status.query({ region });
+      return s.state === 'streaming' && s.lagSeconds === 0 && s.sink.pendingMessages === 0 && s.tables.every((t) => t.status === 'streaming');
+    }, `CDC of ${region} in step`, 120_000, 250);
+  }
+  return { clients, trpc, order: { id: String(created.order.id), sagaId }, chips, etlRuns };
 }
