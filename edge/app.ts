@@ -75,10 +75,13 @@ const FORWARDED_HEADERS = ['content-type', 'accept', 'trpc-accept', 'trpc-batch-
 export function createEdgeApp(deps: EdgeDeps): Hono<EdgeEnv> {
   const doFetch = deps.fetch ?? fetch;
   const app = new Hono<EdgeEnv>();
+  // Regions with a KV of their own keep their people's sessions there (data residency).
+  const regionalKv = new Map((deps.regions?.all() ?? []).flatMap((r) => (r.kv ? [[r.id, r.kv] as const] : [])));
   const health = () =>
     checkHealth(
       {
         kv: () => deps.kv.ping(),
+        ...Object.fromEntries([...regionalKv].map(([id, kv]) => [`kv_${id}`, () => kv.ping()])),
         objectStore: () => deps.objectStore.ping(),
         worker: async () => {
           const res = await doFetch(new URL('/ready', deps.workerUrl), { signal: AbortSignal.timeout(deps.healthTimeoutMs ?? 2000) });
@@ -90,20 +93,18 @@ export function createEdgeApp(deps: EdgeDeps): Hono<EdgeEnv> {
     );
 
   const auth = createEdgeAuth({
-    kv: deps.kv, log: deps.log, publicUrl: deps.publicUrl, config: deps.auth ?? null,
+    kv: deps.kv, regionalKv: (id) => regionalKv.get(id), log: deps.log, publicUrl: deps.publicUrl, config: deps.auth ?? null,
     rateLimits: deps.rateLimits === undefined ? DEFAULT_RATE_LIMITS : deps.rateLimits,
     clientIp: deps.clientIp, now: deps.now, jwks: deps.jwks,
   });
 
   const metrics = deps.metrics ?? createEdgeMetrics();
-  // Request id, logger, metrics and access log: one middleware, on every request (request-context.ts).
-  app.use(requestContext({ log: deps.log, metrics, header: deps.requestHeader }));
-  if (deps.lifecycle) app.use(deps.lifecycle.middleware);
+  // Request id, logger, metrics, access log and the draining hint: one middleware, on every request (request-context.ts).
+  app.use(requestContext({ log: deps.log, metrics, header: deps.requestHeader, lifecycle: deps.lifecycle }));
   app.route('/', healthRoutes({ host: 'edge', ready: health, lifecycle: deps.lifecycle }));
   app.get('/metrics', metricsEndpoint({ source: metrics, token: deps.metricsToken }));
   // Devices sign each upload and hold no cookie: mounted before the browser CSRF and session layers.
   app.route('/telemetry', telemetryRoutes({ config: deps.telemetry, kv: deps.kv, workerUrl: deps.workerUrl, fetch: doFetch }));
-  app.use(auth.csrf);
   app.use(auth.middleware);
   app.route('/auth', auth.routes);
   const reports = createEdgeReports({ ...deps, fetch: doFetch }, auth);

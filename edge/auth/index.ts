@@ -20,6 +20,8 @@ import { createSessionStore, DEFAULT_SESSION_CACHE_SECONDS, type SessionStore } 
 
 export interface EdgeAuthOptions {
   kv: Kv;
+  /** A region's own KV for its people's sessions, when it has one (session-store.ts). */
+  regionalKv?: (region: string) => Kv | undefined;
   log: Logger;
   /** The edge's public URL; its origin is the only one allowed for CSRF and return-to (required with `config`). */
   publicUrl?: string;
@@ -37,7 +39,7 @@ export interface EdgeAuthOptions {
 }
 
 export interface EdgeAuth {
-  readonly csrf: ReturnType<typeof csrf>;
+  /** The per-request layer: the CSRF guard, then the session and the rate limit (middleware.ts). */
   readonly middleware: ReturnType<typeof authMiddleware>;
   readonly routes: Hono<{ Variables: AuthVariables }>;
   readonly sessions: SessionStore | null;
@@ -52,11 +54,12 @@ export function createEdgeAuth(opts: EdgeAuthOptions): EdgeAuth {
   const cookies: CookieSettings = { secure: opts.config?.cookieSecure ?? true };
   const limiter = opts.rateLimits ? createRateLimiter(opts.kv, opts.rateLimits) : null;
   const clientIp = (c: Context) => opts.clientIp?.(c) ?? 'unknown';
-  const guard = csrf({ origin: publicOrigin });
+  // The CSRF guard and the session as one step of the app's chain: every request passes both.
+  const guarded = (session: ReturnType<typeof authMiddleware>) => csrf({ origin: publicOrigin }, session);
   if (!opts.config) {
     return {
-      csrf: guard, routes: disabledAuthRoutes(), sessions: null, refresher: null, oidc: null,
-      middleware: authMiddleware({ sessions: null, refresher: null, limiter, cookies, clientIp, now }),
+      routes: disabledAuthRoutes(), sessions: null, refresher: null, oidc: null,
+      middleware: guarded(authMiddleware({ sessions: null, refresher: null, limiter, cookies, clientIp, now })),
     };
   }
   const cfg = opts.config;
@@ -70,13 +73,12 @@ export function createEdgeAuth(opts: EdgeAuthOptions): EdgeAuth {
     postLogoutRedirectUri: new URL('/auth/logged-out', publicUrl).href,
   }, { jwks: opts.jwks });
   const sessions = createSessionStore({
-    kv: opts.kv, keys, idleSeconds: cfg.idleSeconds, absoluteSeconds: cfg.absoluteSeconds,
+    kv: opts.kv, regionalKv: opts.regionalKv, keys, idleSeconds: cfg.idleSeconds, absoluteSeconds: cfg.absoluteSeconds,
     cacheSeconds: cfg.sessionCacheSeconds ?? DEFAULT_SESSION_CACHE_SECONDS,
   });
   const refresher = createRefresher({ kv: opts.kv, sessions, oidc, log: opts.log, now });
   return {
-    csrf: guard,
-    middleware: authMiddleware({ sessions, refresher, limiter, cookies, clientIp, now }),
+    middleware: guarded(authMiddleware({ sessions, refresher, limiter, cookies, clientIp, now })),
     routes: authRoutes({ kv: opts.kv, oidc, sessions, keys, cookies, publicOrigin: publicUrl.origin, now, loginStateTtlSeconds: opts.loginStateTtlSeconds }),
     sessions, refresher, oidc,
   };

@@ -9,6 +9,11 @@
  * request. This instance drops the entry at once on logout, refresh or any change it makes;
  * another instance may go on serving a session revoked elsewhere for at most `cacheSeconds`.
  * Timeouts are still checked on every hit, against the cached record.
+ *
+ * Data residency: when the signed-in person's region has a KV of its own (`regionalKv`), their
+ * session lives there. The cookie then reads `<region>.<id>` and the KV key
+ * `session:<region>:<hash of the whole cookie>`, so every later request finds the right KV from
+ * the cookie alone, and a cookie whose region was altered hashes to a key that does not exist.
  */
 import { base64url } from 'jose';
 import type { Identity, Role } from '../../router/context.ts';
@@ -34,7 +39,10 @@ export interface SessionRecord {
 export interface Session { key: string; record: SessionRecord; identity: Identity }
 
 export interface SessionStoreOptions {
+  /** The central KV: sessions of people whose region has no KV of its own. */
   kv: Kv;
+  /** The KV of a region's people's sessions, if that region has one (data residency). */
+  regionalKv?: (region: string) => Kv | undefined;
   keys: KeyRing;
   idleSeconds: number;
   absoluteSeconds: number;
@@ -49,7 +57,9 @@ export interface SessionStoreOptions {
 /** The edge's default for {@link SessionStoreOptions.cacheSeconds} (`SESSION_CACHE_SECONDS`). */
 export const DEFAULT_SESSION_CACHE_SECONDS = 5;
 
-const ID_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+// `<id>` or `<region>.<id>`; the region as shared/regions REGION_ID allows.
+const ID_PATTERN = /^(?:([a-z][a-z0-9]{1,15})\.)?[A-Za-z0-9_-]{43}$/;
+const REGIONAL_KEY = /^session:([a-z][a-z0-9]{1,15}):/;
 const utf8 = new TextEncoder();
 const PREFIX = 'session:';
 
@@ -81,7 +91,12 @@ export const identityOf = (r: SessionRecord): Identity => ({
 });
 
 export function createSessionStore(opts: SessionStoreOptions) {
-  const { kv, keys } = opts;
+  const { keys } = opts;
+  // The KV a key lives in: its region's, named in the key; a region without a KV here has no sessions.
+  const kvOf = (key: string): Kv | null => {
+    const region = REGIONAL_KEY.exec(key)?.[1];
+    return region === undefined ? opts.kv : opts.regionalKv?.(region) ?? null;
+  };
   const touchAfter = opts.touchAfterSeconds ?? Math.max(1, Math.min(60, Math.floor(opts.idleSeconds / 20)));
   const ttlFor = (r: SessionRecord, now: number) => Math.max(1, Math.min(opts.idleSeconds, r.absExp - now));
   const parse = (key: string, v: string | null): Session | null => {
@@ -98,7 +113,11 @@ export function createSessionStore(opts: SessionStoreOptions) {
   const live = (s: Session, now: number) => now < s.record.absExp && now - s.record.seenAt < opts.idleSeconds;
   const forget = (key: string) => { changes += 1; cache.delete(key); loading.delete(key); };
   // Synchronous SHA-256: this runs on every request (see sha256.ts for why not crypto.subtle here).
-  const keyOf = (id: string): string | null => (ID_PATTERN.test(id) ? PREFIX + base64url.encode(sha256(utf8.encode(id))) : null);
+  const keyOf = (id: string): string | null => {
+    const m = ID_PATTERN.exec(id);
+    if (!m) return null;
+    return `${PREFIX}${m[1] ? `${m[1]}:` : ''}${base64url.encode(sha256(utf8.encode(id)))}`;
+  };
   const remember = (key: string, s: Session | null, now: number) => {
     forget(key);
     if (s) cache.set(key, s, now, cacheSeconds);
@@ -123,7 +142,9 @@ export function createSessionStore(opts: SessionStoreOptions) {
       let p = loading.get(key);
       if (!p) {
         const seen = changes;
-        const started: Promise<Session | null> = kv.eval<string | null>(TOUCH, [key], [now, opts.idleSeconds, touchAfter]).then((v) => {
+        const kv = kvOf(key);
+        const read = kv ? kv.eval<string | null>(TOUCH, [key], [now, opts.idleSeconds, touchAfter]) : Promise.resolve(null);
+        const started: Promise<Session | null> = read.then((v) => {
           const s = parse(key, v);
           if (seen === changes) {
             if (s) cache.set(key, s, now, cacheSeconds); else cache.delete(key);
@@ -139,21 +160,24 @@ export function createSessionStore(opts: SessionStoreOptions) {
     remember,
     /** Reads without touching (used while waiting for another request's refresh). */
     async peek(key: string): Promise<Session | null> {
-      const s = parse(key, await kv.get(key));
+      const kv = kvOf(key);
+      const s = parse(key, kv ? await kv.get(key) : null);
       if (!s) forget(key);
       return s;
     },
     /** Creates a session under a fresh random id; the caller sets the cookie. */
     async create(identity: Identity, tokens: SessionTokens, accessExpiresIn: number, now: number): Promise<{ id: string; session: Session }> {
-      const id = base64url.encode(crypto.getRandomValues(new Uint8Array(32)));
-      const key = (await this.keyFor(id))!;
+      const random = base64url.encode(crypto.getRandomValues(new Uint8Array(32)));
+      const regional = identity.region !== undefined && opts.regionalKv?.(identity.region) !== undefined;
+      const id = regional ? `${identity.region}.${random}` : random;
+      const key = keyOf(id)!;
       const record: SessionRecord = {
         v: 1, sub: identity.userId, username: identity.username, roles: identity.roles.join(','),
         ...(identity.region ? { region: identity.region } : {}),
         createdAt: now, absExp: now + opts.absoluteSeconds, seenAt: now, accessExp: now + accessExpiresIn, rev: 0,
         tokens: await keys.seal(JSON.stringify(tokens), key),
       };
-      await kv.set(key, JSON.stringify(record), { ttlSeconds: ttlFor(record, now), nx: true });
+      await kvOf(key)!.set(key, JSON.stringify(record), { ttlSeconds: ttlFor(record, now), nx: true });
       return { id, session: { key, record, identity: identityOf(record) } };
     },
     /** Stores refreshed tokens over revision `expectRev`; null when the session changed or ended meanwhile. */
@@ -164,7 +188,8 @@ export function createSessionStore(opts: SessionStoreOptions) {
         tokens: await keys.seal(JSON.stringify(tokens), s.key),
       };
       if (identity.region) record.region = identity.region; else delete record.region;
-      const ok = await kv.eval<number>(COMPARE_AND_SET, [s.key], [JSON.stringify(record), s.record.rev, ttlFor(record, now)]);
+      const kv = kvOf(s.key);
+      const ok = kv ? await kv.eval<number>(COMPARE_AND_SET, [s.key], [JSON.stringify(record), s.record.rev, ttlFor(record, now)]) : 0;
       const next = Number(ok) === 1 ? { key: s.key, record, identity: identityOf(record) } : null;
       remember(s.key, next, now);
       return next;
@@ -176,7 +201,7 @@ export function createSessionStore(opts: SessionStoreOptions) {
     },
     async delete(key: string): Promise<void> {
       forget(key);
-      await kv.del(key);
+      await kvOf(key)?.del(key);
     },
   };
 }

@@ -216,6 +216,12 @@ async function main() {
       log: (msg, fields) => process.stderr.write(`${msg} ${JSON.stringify(fields ?? {})}\n`),
     })), (s) => s.issuer);
     const gateway = await step('upstash gateway', async () => watch(await startUpstashGateway({ redisUrl: redis.url, token: secrets.gatewayToken })), (s) => s.url);
+    // Data residency: each region's people's sessions live in a KV of that region (a redis-server and gateway each).
+    const sessionKvs = await step(`session KV ×${opts.regions.length} (redis-server per region)`, () => Promise.all(opts.regions.map(async (id) => {
+      // Named per region, so the READY line's pids and the failure messages tell them apart.
+      const r = watch({ ...(await startRedis({ dataDir: join(opts.dataDir, `redis-${id}`) })), name: `redis-${id}` });
+      return { id, gateway: watch({ ...(await startUpstashGateway({ redisUrl: r.url, token: secrets.gatewayToken })), name: `upstash gateway ${id}` }) };
+    })), (ks) => ks.map((k) => `${k.id} ${k.gateway.url}`).join(', '));
     const dbUrls = Object.fromEntries(DATABASES.map((d) => [d, pg.databaseUrl(d)])) as Record<(typeof DATABASES)[number], string>;
     const regionOf = (username: string) => demoCustomerRegion(username, opts.regions);
     const regionDbs = opts.regions.map((id) => ({ id, crm: pg.databaseUrl(`crm_${id}`), telemetry: pg.databaseUrl(`telemetry_${id}`) }));
@@ -233,6 +239,11 @@ async function main() {
     // Data residency (shared/regions): the edge learns each region's bucket, the worker also its databases.
     const regionEnv: Record<string, string> = { REGIONS: opts.regions.join(',') };
     const regionDbEnv: Record<string, string> = {};
+    const regionEdgeEnv: Record<string, string> = {};
+    for (const k of sessionKvs) {
+      regionEdgeEnv[regionVariable(k.id, 'UPSTASH_REDIS_REST_URL')] = k.gateway.url;
+      regionEdgeEnv[regionVariable(k.id, 'UPSTASH_REDIS_REST_TOKEN')] = secrets.gatewayToken;
+    }
     for (const r of regionDbs) {
       regionEnv[regionVariable(r.id, 'REPORTS_BUCKET')] = bucketOf(r.id);
       regionDbEnv[regionVariable(r.id, 'CRM_DATABASE_URL')] = r.crm;
@@ -251,7 +262,7 @@ async function main() {
     // Worker and edge start side by side: the edge only needs the worker's URL, known up front.
     const edgeEnv = {
       ...common, EDGE_HOST: '127.0.0.1', EDGE_PORT: String(edgePort), WORKER_URL: `http://127.0.0.1:${workerPort}`, PUBLIC_URL: publicUrl,
-      OIDC_CLIENT_ID: 'bionic-edge', OIDC_CLIENT_SECRET: secrets.oidcClientSecret, SESSION_KEYS: secrets.sessionKeys,
+      OIDC_CLIENT_ID: 'bionic-edge', OIDC_CLIENT_SECRET: secrets.oidcClientSecret, SESSION_KEYS: secrets.sessionKeys, ...regionEdgeEnv,
     };
     const [worker, edge] = await Promise.all([
       step('worker', async () => watch(await spawnApp('worker', process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
@@ -280,7 +291,7 @@ async function main() {
     const stackFile = join(opts.dataDir, 'stack.json');
     const regions = Object.fromEntries(regionDbs.map((r, i) => [r.id, { crm: r.crm, telemetry: r.telemetry, reportsBucket: bucketOf(r.id), ldap: ldaps[i]!.url }]));
     // The CLI (`bionic etl run`) must pseudonymise with the worker's key.
-    writeFileSync(stackFile, JSON.stringify({ ...common, ...regionDbEnv, ANALYTICS_PSEUDONYM_KEY: secrets.analyticsPseudonymKey, ...dbUrls, regions, edge: edge.url, worker: worker.url, idpDataDir: join(opts.dataDir, 'idp') }, null, 2), { mode: 0o600 });
+    writeFileSync(stackFile, JSON.stringify({ ...common, ...regionDbEnv, ...regionEdgeEnv, ANALYTICS_PSEUDONYM_KEY: secrets.analyticsPseudonymKey, ...dbUrls, regions, edge: edge.url, worker: worker.url, idpDataDir: join(opts.dataDir, 'idp') }, null, 2), { mode: 0o600 });
     // One machine-readable line for scripts and tests.
     say('READY ' + JSON.stringify({
       edge: edge.url, worker: worker.url, gateway: gateway.url, s3: s3.url, idp: idp.issuer,

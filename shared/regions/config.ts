@@ -41,6 +41,8 @@ export interface Region {
   clickhouseDatabase?: string;
   /** Where the region's reports are stored: its own bucket, optionally its own S3 endpoint and S3 region. */
   reports: { bucket: string; endpoint?: string; s3Region: string };
+  /** The region's own KV (Upstash REST) for its people's sessions: edge only; absent: the central KV. */
+  kv?: { url: string; token: string };
 }
 
 export interface RegionsConfig {
@@ -92,6 +94,8 @@ export const REGION_VARIABLES = {
   },
   S3_ENDPOINT: { meaning: 'S3 endpoint of that bucket', requiredOn: [], hosts: ['edge', 'worker'], schema: url, fallback: (_, f) => f.s3Endpoint },
   S3_REGION: { meaning: 'S3 region of that bucket', requiredOn: [], hosts: ['edge', 'worker'], schema: z.string().min(1), fallback: (_, f) => f.s3Region },
+  UPSTASH_REDIS_REST_URL: { meaning: 'the region\'s KV (Upstash REST) for its people\'s sessions', requiredOn: [], hosts: ['edge'], schema: url },
+  UPSTASH_REDIS_REST_TOKEN: { meaning: 'the token of that KV', requiredOn: [], hosts: ['edge'], schema: z.string().min(1) },
 } satisfies Record<string, RegionVariable>;
 
 export type RegionVariableSuffix = keyof typeof REGION_VARIABLES;
@@ -130,6 +134,16 @@ export function regionsConfigOf(env: Env, host: RegionHost, ids: string[] | unde
     if (!parsed.success) problems.push({ variable: name, message: parsed.error.issues[0]?.message ?? 'is invalid' });
     return parsed.success ? parsed.data : undefined;
   };
+  // A region's KV needs both its URL and its token; neither: sessions stay in the central KV.
+  const kvOf = (id: string): Pick<Region, 'kv'> => {
+    const [url, token] = [read(id, 'UPSTASH_REDIS_REST_URL'), read(id, 'UPSTASH_REDIS_REST_TOKEN')];
+    if (url && token) return { kv: { url, token } };
+    if (url || token) {
+      const missing = regionVariable(id, url ? 'UPSTASH_REDIS_REST_TOKEN' : 'UPSTASH_REDIS_REST_URL');
+      problems.push({ variable: missing, message: `is required with ${regionVariable(id, url ? 'UPSTASH_REDIS_REST_URL' : 'UPSTASH_REDIS_REST_TOKEN')}` });
+    }
+    return {};
+  };
   const regions = ids.map((id): Region => {
     const reports = { bucket: read(id, 'REPORTS_BUCKET')!, endpoint: read(id, 'S3_ENDPOINT'), s3Region: read(id, 'S3_REGION')! };
     return host === 'worker'
@@ -137,7 +151,7 @@ export function regionsConfigOf(env: Env, host: RegionHost, ids: string[] | unde
           id, crmDatabaseUrl: read(id, 'CRM_DATABASE_URL'), telemetryDatabaseUrl: read(id, 'TELEMETRY_DATABASE_URL'),
           clickhouseDatabase: read(id, 'CLICKHOUSE_DATABASE'), reports,
         }
-      : { id, reports };
+      : { id, reports, ...kvOf(id) };
   });
   // A regional ClickHouse database shared with the central one or another region would mix personal data.
   const databases = new Map<string, string>(f.clickhouseDatabase ? [[f.clickhouseDatabase, 'the central CLICKHOUSE_DATABASE']] : []);

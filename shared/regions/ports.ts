@@ -8,16 +8,19 @@
  * single-region deployment runs on exactly the connections it always had.
  */
 import type { Logger } from '../log.ts';
+import type { Kv } from '../ports/kv.ts';
 import type { ObjectStore } from '../ports/object-store.ts';
 import type { Olap } from '../ports/olap.ts';
 import type { Oltp } from '../ports/oltp.ts';
 import { DEFAULT_REGION_ID, type Region, type RegionsConfig } from './config.ts';
 import { logRefusal, regionOf, ResidencyError, type RegionClaims } from './residency.ts';
 
-/** What the edge holds of a region: its report bucket (the edge has no database). */
+/** What the edge holds of a region: its report bucket and, when it has one, its sessions' KV (the edge has no database). */
 export interface EdgeRegionStores {
   id: string;
   reports: ObjectStore;
+  /** The region's own KV for its people's sessions; absent: they live in the central KV. */
+  kv?: Kv;
 }
 
 /**

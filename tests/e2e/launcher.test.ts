@@ -66,7 +66,7 @@ describe('embedded stack on Node', () => {
     const res = await fetch(`${stack.edge}/ready`);
     const body = await res.json();
     expect(res.status, JSON.stringify(body)).toBe(200);
-    expect(Object.keys(body.dependencies).sort()).toEqual(['kv', 'objectStore', 'worker']);
+    expect(Object.keys(body.dependencies).sort()).toEqual(['kv', 'kv_eu', 'kv_ru', 'objectStore', 'worker']);
   });
 
   it('worker /ready checks the three databases, chDB, KV, the object store, the bus and each region\'s stores', async () => {

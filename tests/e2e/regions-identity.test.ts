@@ -7,7 +7,9 @@
  * is a region no code or fixture knows — its directory, databases and demo user exist because the
  * configuration names it. Each region's user signs in through their own directory, gets their
  * region in the token and the session, and nothing personal (names, e-mail, phone) reaches a token,
- * or KV. Each region's CRM holds its own people only.
+ * or KV. Sessions of `ru` and `eu` people live in their region's own KV (a redis-server and gateway
+ * each); `us` has none configured, so its people's sessions stay in the central KV. Each region's
+ * CRM holds its own people only.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -23,6 +25,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUpstashKv } from '../../edge/adapters/kv-upstash.ts';
 import { createEdgeApp } from '../../edge/app.ts';
+import { createEdgeRegions } from '../../edge/regions.ts';
 import { ROLES } from '../../edge/auth/claims.ts';
 import { createKeyRing, generateKeySpec } from '../../edge/auth/seal.ts';
 import { createSessionStore } from '../../edge/auth/session-store.ts';
@@ -56,6 +59,8 @@ const started: RunningService[] = [];
 const servers: Server[] = [];
 let pg: PostgresService;
 let redisUrl: string;
+/** Each region's own KV (ru, eu): its redis URL and the KV client over its gateway. */
+const regionalKv = new Map<string, { redisUrl: string; kv: ReturnType<typeof createUpstashKv> }>();
 let ldaps: LdapService[];
 let idp: DevIdp;
 let regions: RegionsConfig;
@@ -97,6 +102,20 @@ beforeAll(async () => {
   const kvToken = randomBytes(24).toString('base64url');
   const gateway = await startUpstashGateway({ redisUrl: redis.url, token: kvToken });
   started.push(gateway);
+  // ru and eu get a KV of their own for their people's sessions, by configuration only.
+  for (const id of ['ru', 'eu']) {
+    const r = await startRedis({ dataDir: join(dir, `redis-${id}`) });
+    started.push(r);
+    const g = await startUpstashGateway({ redisUrl: r.url, token: kvToken });
+    started.push(g);
+    env[`REGION_${id.toUpperCase()}_UPSTASH_REDIS_REST_URL`] = g.url;
+    env[`REGION_${id.toUpperCase()}_UPSTASH_REDIS_REST_TOKEN`] = kvToken;
+    regionalKv.set(id, { redisUrl: r.url, kv: createUpstashKv({ url: g.url, token: kvToken }) });
+  }
+  const edgeRegions = createEdgeRegions({
+    regions: regionsConfigOf(env, 'edge', ids, { reportsBucket: 'reports', s3Region: 'us-east-1' }),
+    objectStore: { endpoint: 'http://127.0.0.1:9', region: 'us-east-1', accessKeyId: 'x', secretAccessKey: 'x', bucket: 'reports', forcePathStyle: true },
+  }, objectStore);
   const edgePort = await freePort();
   edgeUrl = `http://127.0.0.1:${edgePort}`;
   clientSecret = randomBytes(24).toString('base64url');
@@ -112,7 +131,7 @@ beforeAll(async () => {
     sessionKeys: [{ kid: 'k1', secret: generateKeySpec('k1').slice(3) }], idleSeconds: 1800, absoluteSeconds: 3600, cookieSecure: true,
   };
   kv = createUpstashKv({ url: gateway.url, token: kvToken });
-  const edge = createEdgeApp({ kv, objectStore, log, workerUrl: 'http://127.0.0.1:9', auth: authConfig, publicUrl: edgeUrl, rateLimits: null, clientIp: () => '127.0.0.1' });
+  const edge = createEdgeApp({ kv, objectStore, regions: edgeRegions, log, workerUrl: 'http://127.0.0.1:9', auth: authConfig, publicUrl: edgeUrl, rateLimits: null, clientIp: () => '127.0.0.1' });
   servers.push(serve({ fetch: edge.fetch, hostname: '127.0.0.1', port: edgePort }) as Server);
 }, 180_000);
 
@@ -121,6 +140,11 @@ afterAll(async () => {
   for (const s of started.reverse()) await s.stop().catch(() => {});
   if (dir) await rm(dir, { recursive: true, force: true });
 }, 60_000);
+
+/** A session store reading the same KVs the edge writes (central, and ru's and eu's own). */
+const sessionStore = () => createSessionStore({
+  kv, regionalKv: (id) => regionalKv.get(id)?.kv, keys: createKeyRing(authConfig.sessionKeys), idleSeconds: 1800, absoluteSeconds: 3600,
+});
 
 async function login(username: string): Promise<CookieClient> {
   const client = new CookieClient();
@@ -172,9 +196,9 @@ async function crmRows(region: string) {
   }
 }
 
-/** Every value stored in KV, as text (raw, as an operator with Redis access would see it). */
-async function kvDump(): Promise<string> {
-  const redis = new Redis(redisUrl, { lazyConnect: true });
+/** Every value stored in a KV (the central one by default), as text (raw, as an operator with Redis access would see it). */
+async function kvDump(url = redisUrl): Promise<string> {
+  const redis = new Redis(url, { lazyConnect: true });
   await redis.connect();
   try {
     const out: string[] = [];
@@ -228,7 +252,7 @@ describe('regions as configuration: identity', () => {
   }, 120_000);
 
   it('the session and the worker-verified access token carry the region; regionOf routes by it', async () => {
-    const store = createSessionStore({ kv, keys: createKeyRing(authConfig.sessionKeys), idleSeconds: 1800, absoluteSeconds: 3600 });
+    const store = sessionStore();
     const authenticate = createJwtAuthenticator({ issuer: idp.issuer, audience: AUDIENCE });
     expect(signedIn.size).toBe(3);
     for (const [username, { region, cookie }] of signedIn) {
@@ -242,7 +266,7 @@ describe('regions as configuration: identity', () => {
   });
 
   it('ID and access tokens and KV hold authentication attributes only: no name, e-mail or phone of anyone', { timeout: 120_000 }, async () => {
-    const store = createSessionStore({ kv, keys: createKeyRing(authConfig.sessionKeys), idleSeconds: 1800, absoluteSeconds: 3600 });
+    const store = sessionStore();
     const personal: string[] = [];
     for (const l of ldaps) for (const p of await directoryEntries(l)) personal.push(...p.personal);
     for (const r of regions.regions) for (const c of await crmRows(r.id)) personal.push(c.full_name, c.email, c.phone);
@@ -251,7 +275,7 @@ describe('regions as configuration: identity', () => {
     expect(needles.length).toBeGreaterThan(40);
     const leaks = (text: string) => needles.filter((v) => text.toLowerCase().includes(v));
 
-    const kvText = await kvDump();
+    const kvText = [await kvDump(), ...await Promise.all([...regionalKv.values()].map((r) => kvDump(r.redisUrl)))].join('\n');
     expect(kvText).toContain('session:');
     expect(leaks(kvText)).toEqual([]);
     for (const [username, { cookie }] of signedIn) {
@@ -264,6 +288,32 @@ describe('regions as configuration: identity', () => {
       expect(Object.keys(idClaims).filter((k) => !ALLOWED_CLAIMS.has(k)), username).toEqual([]);
       expect(leaks(JSON.stringify({ session, claims, idClaims })), username).toEqual([]);
     }
+  });
+
+  it('a region\'s people\'s sessions live in its own KV when it has one; the cookie names the region and cannot be moved to another', async () => {
+    const store = sessionStore();
+    const keysIn = async (url: string) => {
+      const redis = new Redis(url, { lazyConnect: true });
+      await redis.connect();
+      try { return await redis.keys('session:*'); } finally { redis.disconnect(); }
+    };
+    const where = { central: await keysIn(redisUrl), ru: await keysIn(regionalKv.get('ru')!.redisUrl), eu: await keysIn(regionalKv.get('eu')!.redisUrl) };
+    for (const [username, { region, cookie }] of signedIn) {
+      const key = (await store.keyFor(cookie))!;
+      const home = region === 'us' ? 'central' : region;
+      expect(cookie.startsWith(`${region}.`), username).toBe(region !== 'us');
+      for (const [kvName, keys] of Object.entries(where)) expect(keys.includes(key), `${username} in ${kvName}`).toBe(kvName === home);
+      // The same random id under another region's name is another (absent) session: signed out.
+      if (region !== 'us') {
+        const moved = cookie.replace(/^[a-z0-9]+\./, region === 'ru' ? 'eu.' : 'ru.');
+        const res = await fetch(`${edgeUrl}/auth/me`, { headers: { cookie: `__Host-session=${moved}` } });
+        expect(res.status, username).toBe(401);
+      }
+    }
+    expect(where.central.some((k) => /^session:(ru|eu):/.test(k))).toBe(false);
+    // The edge checks the regional KVs' health too.
+    const ready = await (await fetch(`${edgeUrl}/ready`)).json() as { dependencies: Record<string, unknown> };
+    expect(Object.keys(ready.dependencies)).toEqual(expect.arrayContaining(['kv', 'kv_ru', 'kv_eu']));
   });
 
   it('each region\'s CRM holds its own customers only, linked to their own directory\'s subjects', async () => {

@@ -201,6 +201,8 @@ describe('data residency on the launched stack (ru, eu)', () => {
     const dump = await kvDump();
     // The demo order's notification to its customer is there: the dump covers the run's traces.
     expect(dump).toContain('notify:{user2}:stream');
+    // Sessions live in their people's region's KV: the central one holds none.
+    expect(dump).not.toMatch(/^session:/m);
     expect(hits(dump, everyone())).toEqual([]);
   });
 
