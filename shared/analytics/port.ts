@@ -13,12 +13,10 @@ export interface AnalyticsQuery {
   modelKind?: string;
 }
 
-/** One person's (pseudonym's) day with their devices of one model kind, in one region. */
-export interface PseudoDailyRow {
-  pseudoId: string;
+/** A region's day's figures, for one pseudonym or summed over all (counts summed, measures weighted by actions). */
+export interface DayFigures {
   region: string;
   day: string;
-  modelKind: string;
   devices: number;
   activeMinutes: number;
   actions: number;
@@ -26,25 +24,20 @@ export interface PseudoDailyRow {
   errorRate: number;
   latencyP50Ms: number | null;
   latencyP95Ms: number | null;
-  batteryMin: number | null;
   batteryAvg: number | null;
   gripForceAvg: number | null;
 }
 
-/** A region's day over every pseudonym: counts summed, measures weighted by actions. */
-export interface RegionDayAggregate {
-  region: string;
-  day: string;
+/** One person's (pseudonym's) day with their devices of one model kind, in one region. */
+export interface PseudoDailyRow extends DayFigures {
+  pseudoId: string;
+  modelKind: string;
+  batteryMin: number | null;
+}
+
+/** A region's day over every pseudonym. */
+export interface RegionDayAggregate extends DayFigures {
   users: number;
-  devices: number;
-  activeMinutes: number;
-  actions: number;
-  errors: number;
-  errorRate: number;
-  latencyP50Ms: number | null;
-  latencyP95Ms: number | null;
-  batteryAvg: number | null;
-  gripForceAvg: number | null;
 }
 
 export interface AnalyticsService {
