@@ -26,6 +26,12 @@ const clientFor = (app: ReturnType<typeof edge>) =>
   createBionicClient({ url: 'http://edge.test/trpc', fetch: (input, init) => Promise.resolve(app.request(String(input), init)) });
 
 describe('edge app', () => {
+  it('routes with Hono\'s RegExpRouter (two clashing routes would drop it for the slower trie router)', async () => {
+    const app = edge();
+    await app.request('/health');
+    expect(app.router.name).toBe('SmartRouter + RegExpRouter');
+  });
+
   it('/health is liveness: 200 without asking any dependency', async () => {
     const res = await edge({ kv: down, store: down }).request('/health');
     expect(res.status).toBe(200);

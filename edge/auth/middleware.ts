@@ -9,7 +9,7 @@
  * KV unreachable: sign-in routes fail closed (503); other routes fail open on the rate limit only —
  * a request with a session cookie still needs KV to find its session and gets 503 without it.
  */
-import type { Context, MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler, Next } from 'hono';
 import type { Identity } from '../../router/context.ts';
 import type { Logger } from '../../shared/log.ts';
 import { opsEvents } from '../../shared/metrics/events.ts';
@@ -87,7 +87,48 @@ export const authMiddleware = (opts: AuthMiddlewareOptions): MiddlewareHandler<{
     }
   }
 
-  return async function auth(c, next) {
+  /** Lets the request in as `session` under `decision` (or refuses it, 429), refreshing a due access token first. */
+  function admit(c: Context, next: Next, key: string | null, bucket: RateLimitBucket, session: Session | null, decision: RateLimitDecision | null): Promise<Response | void> {
+    const headers = decision ? rateLimitHeaders(decision) : null;
+    if (decision && !decision.success) {
+      c.get('log').warn('rate limited', { bucket, by: key ? 'session' : 'address' });
+      opsEvents.rateLimitRejected(bucket);
+      return refuse(c, 429, 'Too many requests. Please slow down and try again later.', headers!);
+    }
+    if (session && opts.refresher && !opts.refresher.isFresh(session)) return refreshThenEnter(c, next, session, headers);
+    return enter(c, next, session, headers);
+  }
+
+  function enter(c: Context, next: Next, session: Session | null, headers: Record<string, string> | null): Promise<void> {
+    c.set('session', session);
+    c.set('identity', session?.identity ?? null);
+    // On the answer with the request id (edge/middleware/request-context.ts): no work after next().
+    if (headers) addAnswerHeaders(c, headers);
+    return next();
+  }
+
+  async function refreshThenEnter(c: Context, next: Next, session: Session, headers: Record<string, string> | null): Promise<void> {
+    let current: Session | null = session;
+    try {
+      current = await opts.refresher!.ensureFresh(session);
+      // Another instance's refresh (or the end of the session) replaces what this one cached.
+      if (current !== session) opts.sessions!.remember(session.key, current, opts.now());
+    } catch (err) {
+      if (!(err instanceof RefreshUnavailableError)) throw err;
+      c.get('log').warn('access token refresh postponed', { err });
+      c.set('sessionStale', true);
+    }
+    return enter(c, next, current, headers);
+  }
+
+  async function fromKv(c: Context, next: Next, key: string | null, bucket: RateLimitBucket, signIn: boolean, now: number): Promise<Response | void> {
+    const looked = await lookUp(c, key, bucket, signIn, now);
+    if (looked.refused) return looked.refused;
+    return admit(c, next, key, bucket, looked.session, looked.decision);
+  }
+
+  // Not async itself: a busy session is admitted from this instance's memory without a promise of its own.
+  return function auth(c, next) {
     c.set('identity', null);
     c.set('session', null);
     c.set('sessionStale', false);
@@ -98,45 +139,10 @@ export const authMiddleware = (opts: AuthMiddlewareOptions): MiddlewareHandler<{
     const cookie = opts.sessions && !signIn ? readCookie(c, sessionCookieName(opts.cookies)) : undefined;
     const key = cookie && opts.sessions ? keyOf(opts.sessions, cookie, now) : null;
     const bucket: RateLimitBucket = signIn ? 'login' : 'api';
-
-    let session: Session | null;
-    let decision: RateLimitDecision | null;
     // The common case, a busy session: both answers are in this instance's memory, no KV and no await.
     const hit = key ? opts.sessions!.cached(key, now) : undefined;
     const quick = hit && opts.limiter ? opts.limiter.local?.(bucket, `session:${key}`) : undefined;
-    if (hit && (quick || !opts.limiter)) {
-      session = hit;
-      decision = quick ?? null;
-    } else {
-      const looked = await lookUp(c, key, bucket, signIn, now);
-      if (looked.refused) return looked.refused;
-      ({ session, decision } = looked);
-    }
-    const log = c.get('log');
-
-    const headers = decision ? rateLimitHeaders(decision) : {};
-    if (decision && !decision.success) {
-      log.warn('rate limited', { bucket, by: key ? 'session' : 'address' });
-      opsEvents.rateLimitRejected(bucket);
-      return refuse(c, 429, 'Too many requests. Please slow down and try again later.', headers);
-    }
-
-    if (session && opts.refresher && !opts.refresher.isFresh(session)) {
-      try {
-        const fresh = await opts.refresher.ensureFresh(session);
-        // Another instance's refresh (or the end of the session) replaces what this one cached.
-        if (fresh !== session) opts.sessions!.remember(session.key, fresh, opts.now());
-        session = fresh;
-      } catch (err) {
-        if (!(err instanceof RefreshUnavailableError)) throw err;
-        log.warn('access token refresh postponed', { err });
-        c.set('sessionStale', true);
-      }
-    }
-    c.set('session', session);
-    c.set('identity', session?.identity ?? null);
-    // On the answer with the request id (edge/middleware/request-context.ts): no work after next().
-    if (decision) addAnswerHeaders(c, headers);
-    return next();
+    if (hit && (quick || !opts.limiter)) return admit(c, next, key, bucket, hit, quick ?? null);
+    return fromKv(c, next, key, bucket, signIn, now);
   };
 };

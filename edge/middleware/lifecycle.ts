@@ -10,6 +10,8 @@ export interface Lifecycle {
   readonly draining: boolean;
   /** Starts draining (idempotent). */
   drain(): void;
+  /** True while answers should carry `Connection: close` (draining, on a runtime that needs the hint). */
+  readonly closing: boolean;
   readonly middleware: MiddlewareHandler;
 }
 
@@ -28,6 +30,7 @@ export function createLifecycle(opts: { closeConnections?: boolean } = {}): Life
   return {
     get draining() { return draining; },
     drain() { draining = true; },
+    get closing() { return draining && opts.closeConnections === true; },
     // Not async itself: while serving (always, but for the last seconds) requests pass straight on.
     middleware: function lifecycle(c, next) {
       return draining && opts.closeConnections ? closing(c, next) : next();

@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { Hono, type MiddlewareHandler } from 'hono';
@@ -8,9 +9,9 @@ import { addAnswerHeaders, nodeHeader, requestContext, requestHeader, takeAnswer
 const http: { route: string; status: number }[] = [];
 const metrics = { http: (o: { route: string; status: number }) => { http.push(o); } };
 
-function app(header?: HeaderReader) {
+function app(header?: HeaderReader, lifecycle?: { closing: boolean }) {
   const a = new Hono();
-  a.use(requestContext({ log: createLogger({ level: 'silent' }), metrics, header }));
+  a.use(requestContext({ log: createLogger({ level: 'silent' }), metrics, header, lifecycle }));
   const limit: MiddlewareHandler = async (c, next) => { addAnswerHeaders(c, { 'x-ratelimit-remaining': '9' }); await next(); };
   a.use(limit);
   a.get('/json', (c) => c.json({ ok: true }));
@@ -35,6 +36,14 @@ describe('request context', () => {
     expect((await a.request('/immutable')).status).toBe(302);
   });
 
+  it('asks keep-alive clients to leave while the host drains', async () => {
+    const lifecycle = { closing: false };
+    const a = app(undefined, lifecycle);
+    expect((await a.request('/json')).headers.get('connection')).toBeNull();
+    lifecycle.closing = true;
+    for (const path of ['/json', '/taken', '/immutable']) expect((await a.request(path)).headers.get('connection'), path).toBe('close');
+  });
+
   it('replaces a request id that is too long or not plain', async () => {
     for (const bad of ['a b', 'x'.repeat(256), '<script>']) {
       const res = await app().request('/json', { headers: { 'x-request-id': bad } });
@@ -51,7 +60,7 @@ describe('request context', () => {
 
   it('reads headers through the runtime reader: Node\'s parsed headers on @hono/node-server, the same values as the Web Request', async () => {
     for (const header of [nodeHeader, undefined]) {
-      const server = serve({ fetch: app(header).fetch, hostname: '127.0.0.1', port: 0 });
+      const server = serve({ fetch: app(header).fetch, hostname: '127.0.0.1', port: 0 }) as Server;
       await new Promise((r) => server.once('listening', r));
       try {
         const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -62,7 +71,7 @@ describe('request context', () => {
         expect(await (await fetch(`${url}/echo`)).json()).toEqual({ cookie: null, etag: null });
       } finally {
         server.close();
-        server.closeAllConnections?.();
+        server.closeAllConnections();
       }
     }
   });

@@ -14,6 +14,20 @@ describe('ByteLru', () => {
     expect(lru.bytes).toBe(80);
   });
 
+  it('keeps the order right when the most recent entry is read again, deleted or replaced', () => {
+    const lru = new ByteLru<string>({ maxBytes: 100, maxEntryBytes: 50 });
+    lru.set('a', 'A', 40);
+    lru.set('b', 'B', 40);
+    lru.get('b');
+    lru.get('b'); // already the most recent
+    lru.get('a'); // now a is
+    lru.delete('a');
+    lru.set('c', 'C', 40);
+    lru.get('b'); // b after c
+    lru.set('d', 'D', 40); // evicts c, the least recently used
+    expect([lru.get('c'), lru.get('b'), lru.get('d')]).toEqual([undefined, 'B', 'D']);
+  });
+
   it('refuses entries above the per-entry limit and replaces an existing key', () => {
     const lru = new ByteLru<string>({ maxBytes: 100, maxEntryBytes: 30 });
     expect(lru.set('big', 'x', 31)).toBe(false);

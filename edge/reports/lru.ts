@@ -14,6 +14,8 @@ export class ByteLru<V> {
   // A Map iterates in insertion order: re-inserting on a hit moves an entry to the hot end.
   private readonly entries = new Map<string, { value: V; bytes: number }>();
   private total = 0;
+  /** The most recently used key (the last in `entries`), or undefined. */
+  private newest: string | undefined;
   readonly maxBytes: number;
   readonly maxEntryBytes: number;
 
@@ -25,8 +27,12 @@ export class ByteLru<V> {
   get(key: string): V | undefined {
     const e = this.entries.get(key);
     if (!e) return undefined;
-    this.entries.delete(key);
-    this.entries.set(key, e);
+    // A hot report read again and again is already the most recent: nothing to reorder.
+    if (key !== this.newest) {
+      this.entries.delete(key);
+      this.entries.set(key, e);
+      this.newest = key;
+    }
     return e.value;
   }
 
@@ -35,6 +41,7 @@ export class ByteLru<V> {
     this.delete(key);
     if (bytes > this.maxEntryBytes || bytes > this.maxBytes) return false;
     this.entries.set(key, { value, bytes });
+    this.newest = key;
     this.total += bytes;
     for (const [k, e] of this.entries) {
       if (this.total <= this.maxBytes) break;
@@ -49,6 +56,7 @@ export class ByteLru<V> {
     if (!e) return;
     this.entries.delete(key);
     this.total -= e.bytes;
+    if (key === this.newest) this.newest = undefined;
   }
 
   get bytes(): number { return this.total; }
