@@ -75,7 +75,7 @@ const FORWARDED_HEADERS = ['content-type', 'accept', 'trpc-accept', 'trpc-batch-
 export function createEdgeApp(deps: EdgeDeps): Hono<EdgeEnv> {
   const doFetch = deps.fetch ?? fetch;
   const app = new Hono<EdgeEnv>();
-  // Regions with a KV of their own keep their people's sessions there (data residency).
+  // Regions with a KV of their own keep their people's sessions and notifications there (data residency).
   const regionalKv = new Map((deps.regions?.all() ?? []).flatMap((r) => (r.kv ? [[r.id, r.kv] as const] : [])));
   const health = () =>
     checkHealth(
@@ -109,7 +109,10 @@ export function createEdgeApp(deps: EdgeDeps): Hono<EdgeEnv> {
   app.route('/auth', auth.routes);
   const reports = createEdgeReports({ ...deps, fetch: doFetch }, auth);
   app.route('/', reports.routes);
-  const notifications = createNotificationFeed({ ...deps.notifications, kv: deps.kv });
+  // A user's notification stream is in their region's KV, where the worker pushed it (data residency).
+  const notifications = createNotificationFeed({
+    ...deps.notifications, kv: (user, log) => (deps.regions ? regionalKv.get(deps.regions.forIdentity(user, log).id) : undefined) ?? deps.kv,
+  });
   app.route('/', notificationRoutes(notifications));
 
   app.all('/trpc/*', async (c) => {

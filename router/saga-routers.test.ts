@@ -65,7 +65,8 @@ describe('notifications router', () => {
   it('yields each notification tracked by its stream position, for the caller only', async () => {
     const asked: unknown[] = [];
     const notifications = feed(async (user, opts) => {
-      asked.push({ user, lastEventId: opts.lastEventId });
+      // The caller's identity: the feed finds their stream by username in their region's KV.
+      asked.push({ user: user.username, region: user.region, lastEventId: opts.lastEventId });
       return (async function* () { yield entry(4); yield entry(5); })();
     });
     const stream = await caller(ctx(customer, { notifications })).notifications.onNotification({ lastEventId: '3' });
@@ -73,7 +74,7 @@ describe('notifications router', () => {
     // On the server a tracked event is [id, data, marker] (clients see { id, data }): the id is the SSE event id.
     for await (const e of stream) got.push((e as unknown as unknown[]).slice(0, 2));
     expect(got).toEqual([['4', entry(4)], ['5', entry(5)]]);
-    expect(asked).toEqual([{ user: 'user1', lastEventId: '3' }]);
+    expect(asked).toEqual([{ user: 'user1', region: customer.region, lastEventId: '3' }]);
     await expect(caller(ctx(customer, { notifications })).notifications.recent({ limit: 2 })).resolves.toHaveLength(2);
   });
 

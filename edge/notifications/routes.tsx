@@ -6,7 +6,8 @@
  * - `GET /notifications/stream` — plain Server-Sent Events for `EventSource`: one `notification`
  *   event per notification, its `id` the stream position, so the browser's automatic reconnect
  *   (`Last-Event-ID`) resumes where it stopped; `?lastEventId=` does the same by hand. 429 with a
- *   JSON error when the user already holds the most connections allowed.
+ *   JSON error when the user already holds the most connections allowed; 403 when the user's region
+ *   cannot be told (the feed reads their region's KV).
  * - `GET /notifications/live.js` — fills any page's `<section id="notifications" data-stream="…">`
  *   (the slot edge/ui/layout.tsx renders) from that stream; pages opt in with
  *   `<script src="/notifications/live.js" defer>`.
@@ -17,6 +18,7 @@ import type { Identity } from '../../router/context.ts';
 import type { Logger } from '../../shared/log.ts';
 import { ConnectionLimitError, type NotificationFeed } from '../../shared/notifications/feed.ts';
 import type { StreamEntry } from '../../shared/notifications/stream.ts';
+import { ResidencyError } from '../../shared/regions/residency.ts';
 import { Layout } from '../ui/layout.tsx';
 
 type Env = { Variables: { identity: Identity | null; log: Logger } };
@@ -61,8 +63,9 @@ export function notificationRoutes(feed: NotificationFeed) {
     c.req.raw.signal.addEventListener('abort', () => ac.abort(), { once: true });
     let entries: AsyncGenerator<StreamEntry>;
     try {
-      entries = await feed.open(identity.username, { lastEventId: c.req.header('last-event-id') ?? c.req.query('lastEventId'), signal: ac.signal });
+      entries = await feed.open(identity, { lastEventId: c.req.header('last-event-id') ?? c.req.query('lastEventId'), signal: ac.signal, log: c.get('log') });
     } catch (err) {
+      if (err instanceof ResidencyError) return c.json({ error: { code: 'FORBIDDEN', message: err.message } }, 403);
       if (!(err instanceof ConnectionLimitError)) throw err;
       return c.json({ error: { code: 'TOO_MANY_REQUESTS', message: err.message } }, 429);
     }
@@ -85,7 +88,11 @@ export function notificationRoutes(feed: NotificationFeed) {
   app.get('/notifications', async (c) => {
     const identity = c.get('identity');
     if (!identity) return c.redirect('/auth/login?returnTo=%2Fnotifications', 302);
-    const recent = await feed.recent(identity.username, 50);
+    let recent: StreamEntry[];
+    try { recent = await feed.recent(identity, 50, c.get('log')); } catch (err) {
+      if (!(err instanceof ResidencyError)) throw err;
+      return c.json({ error: { code: 'FORBIDDEN', message: err.message } }, 403);
+    }
     c.header('cache-control', 'private, no-store');
     return c.html(
       <Layout title="Notifications" username={identity.username}>

@@ -216,8 +216,8 @@ async function main() {
       log: (msg, fields) => process.stderr.write(`${msg} ${JSON.stringify(fields ?? {})}\n`),
     })), (s) => s.issuer);
     const gateway = await step('upstash gateway', async () => watch(await startUpstashGateway({ redisUrl: redis.url, token: secrets.gatewayToken })), (s) => s.url);
-    // Data residency: each region's people's sessions live in a KV of that region (a redis-server and gateway each).
-    const sessionKvs = await step(`session KV ×${opts.regions.length} (redis-server per region)`, () => Promise.all(opts.regions.map(async (id) => {
+    // Data residency: each region's people's sessions and notifications live in a KV of that region (a redis-server and gateway each).
+    const sessionKvs = await step(`regional KV ×${opts.regions.length} (redis-server per region)`, () => Promise.all(opts.regions.map(async (id) => {
       // Named per region, so the READY line's pids and the failure messages tell them apart.
       const r = watch({ ...(await startRedis({ dataDir: join(opts.dataDir, `redis-${id}`) })), name: `redis-${id}` });
       return { id, gateway: watch({ ...(await startUpstashGateway({ redisUrl: r.url, token: secrets.gatewayToken })), name: `upstash gateway ${id}` }) };
@@ -236,13 +236,13 @@ async function main() {
       for (const [i, l] of ldaps.entries()) linked += await linkDemoCustomers(regionDbs[i]!.crm, l);
       return linked ? `${prepared}; ${linked} customers linked to sign-in accounts` : prepared;
     }, (r) => r);
-    // Data residency (shared/regions): the edge learns each region's bucket, the worker also its databases.
+    // Data residency (shared/regions): the edge and the worker learn each region's bucket and KV (the
+    // edge keeps sessions there, the worker pushes notifications the edge reads), the worker also its databases.
     const regionEnv: Record<string, string> = { REGIONS: opts.regions.join(',') };
     const regionDbEnv: Record<string, string> = {};
-    const regionEdgeEnv: Record<string, string> = {};
     for (const k of sessionKvs) {
-      regionEdgeEnv[regionVariable(k.id, 'UPSTASH_REDIS_REST_URL')] = k.gateway.url;
-      regionEdgeEnv[regionVariable(k.id, 'UPSTASH_REDIS_REST_TOKEN')] = secrets.gatewayToken;
+      regionEnv[regionVariable(k.id, 'UPSTASH_REDIS_REST_URL')] = k.gateway.url;
+      regionEnv[regionVariable(k.id, 'UPSTASH_REDIS_REST_TOKEN')] = secrets.gatewayToken;
     }
     for (const r of regionDbs) {
       regionEnv[regionVariable(r.id, 'REPORTS_BUCKET')] = bucketOf(r.id);
@@ -262,7 +262,7 @@ async function main() {
     // Worker and edge start side by side: the edge only needs the worker's URL, known up front.
     const edgeEnv = {
       ...common, EDGE_HOST: '127.0.0.1', EDGE_PORT: String(edgePort), WORKER_URL: `http://127.0.0.1:${workerPort}`, PUBLIC_URL: publicUrl,
-      OIDC_CLIENT_ID: 'bionic-edge', OIDC_CLIENT_SECRET: secrets.oidcClientSecret, SESSION_KEYS: secrets.sessionKeys, ...regionEdgeEnv,
+      OIDC_CLIENT_ID: 'bionic-edge', OIDC_CLIENT_SECRET: secrets.oidcClientSecret, SESSION_KEYS: secrets.sessionKeys,
     };
     const [worker, edge] = await Promise.all([
       step('worker', async () => watch(await spawnApp('worker', process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
@@ -291,7 +291,7 @@ async function main() {
     const stackFile = join(opts.dataDir, 'stack.json');
     const regions = Object.fromEntries(regionDbs.map((r, i) => [r.id, { crm: r.crm, telemetry: r.telemetry, reportsBucket: bucketOf(r.id), ldap: ldaps[i]!.url }]));
     // The CLI (`bionic etl run`) must pseudonymise with the worker's key.
-    writeFileSync(stackFile, JSON.stringify({ ...common, ...regionDbEnv, ...regionEdgeEnv, ANALYTICS_PSEUDONYM_KEY: secrets.analyticsPseudonymKey, ...dbUrls, regions, edge: edge.url, worker: worker.url, idpDataDir: join(opts.dataDir, 'idp') }, null, 2), { mode: 0o600 });
+    writeFileSync(stackFile, JSON.stringify({ ...common, ...regionDbEnv, ANALYTICS_PSEUDONYM_KEY: secrets.analyticsPseudonymKey, ...dbUrls, regions, edge: edge.url, worker: worker.url, idpDataDir: join(opts.dataDir, 'idp') }, null, 2), { mode: 0o600 });
     // One machine-readable line for scripts and tests.
     say('READY ' + JSON.stringify({
       edge: edge.url, worker: worker.url, gateway: gateway.url, s3: s3.url, idp: idp.issuer,

@@ -15,7 +15,8 @@ function feedOf(ctx: RouterContext): NotificationFeed {
  * `onNotification` is a subscription over SSE: each event's id is its position in the user's
  * stream, so a client that reconnects (httpSubscriptionLink does it by itself) resumes after the
  * last event it saw. A user may hold a few live connections at once; one more is refused with
- * TOO_MANY_REQUESTS.
+ * TOO_MANY_REQUESTS. The stream is read from the user's region's KV (a user the edge cannot place
+ * is FORBIDDEN, like any other residency refusal).
  */
 export const notificationsRouter = router({
   onNotification: authedProcedure
@@ -24,7 +25,7 @@ export const notificationsRouter = router({
       const feed = feedOf(ctx);
       let entries: AsyncGenerator<StreamEntry>;
       try {
-        entries = await feed.open(ctx.identity.username, { lastEventId: input?.lastEventId, signal });
+        entries = await feed.open(ctx.identity, { lastEventId: input?.lastEventId, signal, log: ctx.log });
       } catch (err) {
         if (err instanceof ConnectionLimitError) throw new TRPCError({ code: 'TOO_MANY_REQUESTS', message: err.message, cause: err });
         throw err;
@@ -33,5 +34,5 @@ export const notificationsRouter = router({
     }),
   recent: authedProcedure
     .input(z.object({ limit: z.number().int().min(1).max(100).default(20) }).default({}))
-    .query(({ ctx, input }) => feedOf(ctx).recent(ctx.identity.username, input.limit)),
+    .query(({ ctx, input }) => feedOf(ctx).recent(ctx.identity, input.limit, ctx.log)),
 });

@@ -13,12 +13,23 @@
  *   starts again from its beginning.
  * - **Delivery.** The edge polls KV (one script call that also renews the lease) every
  *   `pollIntervalMs` while idle, and at once again after a full page.
+ * - **Residency.** A user's stream, leases included, lives in one KV: their region's own, when the
+ *   host chooses per user (`kv` as a function, edge/app.ts), where the worker pushed it.
  */
+import type { Logger } from '../log.ts';
 import type { Kv } from '../ports/kv.ts';
+import type { RegionClaims } from '../regions/residency.ts';
 import { entriesOf, recentNotifications, streamKeys, type StreamEntry } from './stream.ts';
 
+/** Whose notifications: the signed-in identity (its region picks the KV when the host has several). */
+export type FeedUser = RegionClaims & { username: string };
+
 export interface NotificationFeedOptions {
-  kv: Kv;
+  /**
+   * The KV holding the streams, or the one holding a user's (it may refuse one it cannot place,
+   * e.g. with a ResidencyError, logged to `log`).
+   */
+  kv: Kv | ((user: FeedUser, log?: Logger) => Kv);
   /** Live connections one user may hold across all edges (default 3). */
   maxConnectionsPerUser?: number;
   /** Idle poll interval (default 500 ms). */
@@ -45,9 +56,9 @@ export interface NotificationFeed {
    * Takes a connection lease (or throws {@link ConnectionLimitError}) and returns the user's
    * notifications as they arrive. Iterate it to the end or call `return()`: that releases the lease.
    */
-  open(user: string, opts: { lastEventId?: string | null; signal?: AbortSignal }): Promise<AsyncGenerator<StreamEntry>>;
+  open(user: FeedUser, opts: { lastEventId?: string | null; signal?: AbortSignal; log?: Logger }): Promise<AsyncGenerator<StreamEntry>>;
   /** The newest `limit` notifications, newest first. */
-  recent(user: string, limit: number): Promise<StreamEntry[]>;
+  recent(user: FeedUser, limit: number, log?: Logger): Promise<StreamEntry[]>;
 }
 
 const OPEN = `
@@ -86,12 +97,14 @@ export function createNotificationFeed(opts: NotificationFeedOptions): Notificat
   const ttlMs = opts.leaseTtlMs ?? 30_000;
   const pageSize = opts.pageSize ?? 100;
   const now = opts.now ?? (() => Date.now());
-  const { kv } = opts;
+  const { kv: given } = opts;
+  const kvOf = typeof given === 'function' ? given : () => given;
 
   return {
     maxConnectionsPerUser: max,
-    async open(user, { lastEventId, signal }) {
-      const k = streamKeys(user);
+    async open(user, { lastEventId, signal, log }) {
+      const kv = kvOf(user, log);
+      const k = streamKeys(user.username);
       const connection = crypto.randomUUID();
       const [ok, , head] = await kv.eval<[number, number, number]>(OPEN, [k.leases, k.seq], [connection, max, now(), ttlMs]);
       if (Number(ok) !== 1) throw new ConnectionLimitError(max);
@@ -116,8 +129,8 @@ export function createNotificationFeed(opts: NotificationFeedOptions): Notificat
         }
       })();
     },
-    async recent(user, limit) {
-      return (await recentNotifications(kv, user, limit)).items;
+    async recent(user, limit, log) {
+      return (await recentNotifications(kvOf(user, log), user.username, limit)).items;
     },
   };
 }

@@ -1,20 +1,21 @@
 /**
- * Per-user notification streams in KV: how notifications stored by the workers (platform database)
- * reach the edge, which has no database. The worker pushes each notification after committing it;
- * the edge reads what came after a cursor. One sorted set per user, scored by a per-user sequence
+ * Per-user notification streams in KV: how notifications stored by the workers (platform database,
+ * or a regional saga's in its region's CRM, pushed to its region's KV) reach the edge, which has no
+ * database. The worker pushes each notification after committing it; the edge reads what came
+ * after a cursor. One sorted set per user, scored by a per-user sequence
  * number that KV assigns at push time — so the order users see is the order of pushes, and the
  * sequence number is the SSE event id a client resumes from.
  *
  * A push is idempotent: the member is the notification's canonical JSON, so pushing the same
  * notification again (a redelivered command) finds it and returns its sequence number.
  * Streams keep the newest {@link STREAM_KEEP} entries and expire {@link STREAM_TTL_SECONDS} after
- * the last push; the platform database stays the durable record.
+ * the last push; the database stays the durable record.
  */
 import type { Kv } from '../ports/kv.ts';
 
 /** What a user receives. */
 export interface NotificationItem {
-  /** The notification's id in the platform database. */
+  /** The notification's id in the database that stores it (platform, or the recipient's region's CRM). */
   id: string;
   kind: string;
   title: string;

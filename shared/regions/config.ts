@@ -41,7 +41,10 @@ export interface Region {
   clickhouseDatabase?: string;
   /** Where the region's reports are stored: its own bucket, optionally its own S3 endpoint and S3 region. */
   reports: { bucket: string; endpoint?: string; s3Region: string };
-  /** The region's own KV (Upstash REST) for its people's sessions: edge only; absent: the central KV. */
+  /**
+   * The region's own KV (Upstash REST): its people's sessions (edge) and notification streams (the
+   * worker pushes, the edge reads); absent: the central KV.
+   */
   kv?: { url: string; token: string };
 }
 
@@ -94,8 +97,10 @@ export const REGION_VARIABLES = {
   },
   S3_ENDPOINT: { meaning: 'S3 endpoint of that bucket', requiredOn: [], hosts: ['edge', 'worker'], schema: url, fallback: (_, f) => f.s3Endpoint },
   S3_REGION: { meaning: 'S3 region of that bucket', requiredOn: [], hosts: ['edge', 'worker'], schema: z.string().min(1), fallback: (_, f) => f.s3Region },
-  UPSTASH_REDIS_REST_URL: { meaning: 'the region\'s KV (Upstash REST) for its people\'s sessions', requiredOn: [], hosts: ['edge'], schema: url },
-  UPSTASH_REDIS_REST_TOKEN: { meaning: 'the token of that KV', requiredOn: [], hosts: ['edge'], schema: z.string().min(1) },
+  UPSTASH_REDIS_REST_URL: {
+    meaning: 'the region\'s KV (Upstash REST) for its people\'s sessions and notification streams', requiredOn: [], hosts: ['edge', 'worker'], schema: url,
+  },
+  UPSTASH_REDIS_REST_TOKEN: { meaning: 'the token of that KV', requiredOn: [], hosts: ['edge', 'worker'], schema: z.string().min(1) },
 } satisfies Record<string, RegionVariable>;
 
 export type RegionVariableSuffix = keyof typeof REGION_VARIABLES;
@@ -134,7 +139,7 @@ export function regionsConfigOf(env: Env, host: RegionHost, ids: string[] | unde
     if (!parsed.success) problems.push({ variable: name, message: parsed.error.issues[0]?.message ?? 'is invalid' });
     return parsed.success ? parsed.data : undefined;
   };
-  // A region's KV needs both its URL and its token; neither: sessions stay in the central KV.
+  // A region's KV needs both its URL and its token; neither: sessions and notifications stay in the central KV.
   const kvOf = (id: string): Pick<Region, 'kv'> => {
     const [url, token] = [read(id, 'UPSTASH_REDIS_REST_URL'), read(id, 'UPSTASH_REDIS_REST_TOKEN')];
     if (url && token) return { kv: { url, token } };
@@ -149,7 +154,7 @@ export function regionsConfigOf(env: Env, host: RegionHost, ids: string[] | unde
     return host === 'worker'
       ? {
           id, crmDatabaseUrl: read(id, 'CRM_DATABASE_URL'), telemetryDatabaseUrl: read(id, 'TELEMETRY_DATABASE_URL'),
-          clickhouseDatabase: read(id, 'CLICKHOUSE_DATABASE'), reports,
+          clickhouseDatabase: read(id, 'CLICKHOUSE_DATABASE'), reports, ...kvOf(id),
         }
       : { id, reports, ...kvOf(id) };
   });

@@ -56,9 +56,12 @@ describe('region table from configuration', () => {
     expect(problems.find((p) => p.variable === 'REGION_EU_CRM_DATABASE_URL')!.message).toMatch(/required/);
   });
 
-  it('a region\'s own KV needs both its URL and its token; the edge reads it', () => {
-    const edge = regionsConfigOf({ REGION_RU_UPSTASH_REDIS_REST_URL: 'https://kv.ru.example', REGION_RU_UPSTASH_REDIS_REST_TOKEN: 't' }, 'edge', ['ru', 'eu'], fallbacks);
+  it('a region\'s own KV needs both its URL and its token; the edge and the worker read it', () => {
+    const ruKv = { REGION_RU_UPSTASH_REDIS_REST_URL: 'https://kv.ru.example', REGION_RU_UPSTASH_REDIS_REST_TOKEN: 't' };
+    const edge = regionsConfigOf(ruKv, 'edge', ['ru', 'eu'], fallbacks);
     expect(edge.regions.map((r) => r.kv)).toEqual([{ url: 'https://kv.ru.example', token: 't' }, undefined]);
+    const worker = regionsConfigOf({ ...twoRegions, ...ruKv }, 'worker', ['ru', 'eu'], fallbacks);
+    expect(worker.regions.map((r) => r.kv)).toEqual([{ url: 'https://kv.ru.example', token: 't' }, undefined]);
     expect(problemsOf(() => regionsConfigOf({ REGION_EU_UPSTASH_REDIS_REST_URL: 'https://kv.eu.example' }, 'edge', ['ru', 'eu'], fallbacks)))
       .toEqual([{ variable: 'REGION_EU_UPSTASH_REDIS_REST_TOKEN', message: 'is required with REGION_EU_UPSTASH_REDIS_REST_URL' }]);
   });

@@ -32,6 +32,8 @@ interface StackFile {
   UPSTASH_REDIS_REST_URL: string; UPSTASH_REDIS_REST_TOKEN: string; TELEMETRY_DEVICE_KEYS: string;
   S3_ENDPOINT: string; S3_REGION: string; S3_ACCESS_KEY_ID: string; S3_SECRET_ACCESS_KEY: string; S3_BUCKET_REPORTS: string;
   regions: Record<Region, { crm: string; telemetry: string; reportsBucket: string }>;
+  /** Each region's own KV (the launcher gives every region one). */
+  REGION_RU_UPSTASH_REDIS_REST_URL: string;
 }
 interface Person { id: string; username: string; idp_subject: string | null; region: string; full_name: string; email: string; phone: string | null }
 
@@ -76,9 +78,9 @@ async function findInDatabase(url: string, needles: string[]): Promise<string[]>
   }
 }
 
-/** One command through the Upstash REST gateway, as any KV client sends it. */
-const kvCall = async (cmd: string[]): Promise<unknown> => {
-  const res = await fetch(urls.UPSTASH_REDIS_REST_URL, {
+/** One command through the Upstash REST gateway (the central KV's, unless another is named), as any KV client sends it. */
+const kvCall = async (cmd: string[], url = urls.UPSTASH_REDIS_REST_URL): Promise<unknown> => {
+  const res = await fetch(url, {
     method: 'POST', headers: { authorization: `Bearer ${urls.UPSTASH_REDIS_REST_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(cmd),
   });
   const body = (await res.json()) as { result?: unknown; error?: string };
@@ -87,15 +89,15 @@ const kvCall = async (cmd: string[]): Promise<unknown> => {
 };
 
 /** Every KV key and value as text, read through the Upstash REST gateway like any KV client. */
-async function kvDump(): Promise<string> {
+async function kvDump(url = urls.UPSTASH_REDIS_REST_URL): Promise<string> {
   const read: Record<string, (k: string) => string[]> = {
     string: (k) => ['GET', k], hash: (k) => ['HGETALL', k], list: (k) => ['LRANGE', k, '0', '-1'],
     set: (k) => ['SMEMBERS', k], zset: (k) => ['ZRANGE', k, '0', '-1', 'WITHSCORES'], stream: (k) => ['XRANGE', k, '-', '+'],
   };
   const out: string[] = [];
-  for (const key of (await kvCall(['KEYS', '*'])) as string[]) {
-    const type = String(await kvCall(['TYPE', key]));
-    out.push(`${key} ${JSON.stringify(read[type] ? await kvCall(read[type](key)) : `<${type}>`)}`);
+  for (const key of (await kvCall(['KEYS', '*'], url)) as string[]) {
+    const type = String(await kvCall(['TYPE', key], url));
+    out.push(`${key} ${JSON.stringify(read[type] ? await kvCall(read[type](key), url) : `<${type}>`)}`);
   }
   return out.join('\n');
 }
@@ -199,11 +201,14 @@ describe('data residency on the launched stack (ru, eu)', () => {
     await kvCall(['DEL', 'residency-test:probe']);
     expect(probed).toContain('residency-test:probe "probe-value"');
     const dump = await kvDump();
-    // The demo order's notification to its customer is there: the dump covers the run's traces.
-    expect(dump).toContain('notify:{user2}:stream');
-    // Sessions live in their people's region's KV: the central one holds none.
+    // Sessions and notifications live in their people's region's KV: the central one holds none.
     expect(dump).not.toMatch(/^session:/m);
+    expect(dump).not.toContain('notify:{user2}');
     expect(hits(dump, everyone())).toEqual([]);
+    // The demo order's notification to its (ru) customer is in ru's KV: the dump covers the run's traces.
+    const ru = await kvDump(urls.REGION_RU_UPSTASH_REDIS_REST_URL);
+    expect(ru).toContain('notify:{user2}:stream');
+    expect(hits(ru, everyone())).toEqual([]);
   });
 
   it("the launcher's output and log files hold no name, e-mail or phone", () => {

@@ -13,7 +13,8 @@ import { parseLsn } from './lsn.ts';
 import { chTypeOf, decoderFor, pgIdent, type ColumnSpec } from './pg-types.ts';
 
 /** Not captured unless named: migrations' ledger, the bus's dedupe table, the saga's stored replies. */
-const BOOKKEEPING = /^(schema_migrations|bus_.*|saga_.*)$/;
+// `notifications`: the saga's messages to customers (crm/003_notifications.sql), read through KV, not analytics.
+const BOOKKEEPING = /^(schema_migrations|bus_.*|saga_.*|notifications)$/;
 
 export const HEARTBEAT_PREFIX = 'bionic.cdc.heartbeat';
 export const SIGNAL_PREFIX = 'bionic.cdc.signal';
@@ -76,7 +77,7 @@ export class CrmSource {
 
   /**
    * Tables of `public` with their primary key and columns: those named, or every table with a primary
-   * key except bookkeeping (`schema_migrations`, `bus_*`, `saga_*`). `problems` says why a table cannot be captured.
+   * key except bookkeeping (`schema_migrations`, `bus_*`, `saga_*`, `notifications`). `problems` says why a table cannot be captured.
    */
   async tables(names: readonly string[] | null): Promise<{ tables: SourceTable[]; problems: { table: string; reason: string }[] }> {
     const rows = await this.sql.unsafe(TABLES, [names ? [...names] : null]);

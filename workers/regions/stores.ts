@@ -1,14 +1,16 @@
 /**
  * The worker's regional stores (data residency): one CRM and one telemetry connection pool, one
- * report bucket and one ClickHouse database (a view of the worker's ClickHouse) per configured
- * region, built once here and handed to the features as `RegionPorts`. In implicit mode the one
- * region is the worker's global stores (no second pool, the global ClickHouse database).
+ * report bucket, one ClickHouse database (a view of the worker's ClickHouse) and, when configured,
+ * the region's own KV (its people's notification streams) per configured region, built once here
+ * and handed to the features as `RegionPorts`. In implicit mode the one region is the worker's
+ * global stores (no second pool, the global ClickHouse database, no KV of its own).
  */
 import type { WorkerConfig } from '../../shared/config.ts';
 import type { HealthChecks } from '../../shared/health.ts';
 import type { Olap, ObjectStore } from '../../shared/ports/index.ts';
 import { createRegionPorts, type RegionPorts, type RegionStores } from '../../shared/regions/ports.ts';
 import { createS3ObjectStore } from '../../edge/adapters/object-store-s3.ts';
+import { createUpstashKv } from '../../edge/adapters/kv-upstash.ts';
 import type { ClickHouseOlap } from '../adapters/olap-clickhouse.ts';
 import { createPostgresOltp, type PostgresOltp } from '../adapters/oltp-postgres.ts';
 import { migrateAll, type AppliedMigration, type MigrationLog } from '../db/migrate.ts';
@@ -21,7 +23,7 @@ export interface WorkerRegionStores extends RegionStores {
 
 export interface WorkerRegions {
   ports: RegionPorts<WorkerRegionStores>;
-  /** `crm_<id>`, `telemetry_<id>`, `objectStore_<id>` per region; none in implicit mode (the global checks cover it). */
+  /** `crm_<id>`, `telemetry_<id>`, `objectStore_<id>` (and `kv_<id>`) per region; none in implicit mode (the global checks cover it). */
   health(): HealthChecks;
   /**
    * Applies the CRM, telemetry and ClickHouse migrations to every region's databases (implicit mode:
@@ -49,6 +51,7 @@ export function createWorkerRegions(
         reports: createS3ObjectStore({
           ...config.objectStore, bucket: r.reports.bucket, endpoint: r.reports.endpoint ?? config.objectStore.endpoint, region: r.reports.s3Region,
         }),
+        ...(r.kv ? { kv: createUpstashKv(r.kv) } : {}),
       });
   return {
     ports,
@@ -56,6 +59,7 @@ export function createWorkerRegions(
       [`crm_${s.id}`, () => s.crm.ping()],
       [`telemetry_${s.id}`, () => s.telemetry.ping()],
       [`objectStore_${s.id}`, () => s.reports.ping()],
+      ...(s.kv ? [[`kv_${s.id}`, () => s.kv!.ping()] as const] : []),
     ])),
     async migrate(log) {
       if (implicit) return [];

@@ -38,7 +38,7 @@ export interface SagaDeps {
   regions?: RegionPorts<WorkerRegionStores>;
   platform: postgres.Sql;
   bus: WorkerBus<BionicTopics>;
-  /** Where notifications are pushed for the edge; without it they are only stored. */
+  /** Where notifications are pushed for the edge (a region's own KV, if it has one, takes its sagas'); without it they are only stored. */
   kv?: Kv;
   log: Logger;
   config: SagaConfig;
@@ -83,7 +83,7 @@ export async function startSaga(deps: SagaDeps): Promise<SagaRuntime> {
     if (on.has('notification')) {
       subs.push(await bus.subscribe({
         group: NOTIFICATION_GROUP, topics: ['notification.commands'], retry: RETRY,
-        handler: coalescing(notificationHandler({ platform, bus, kv: deps.kv, log })),
+        handler: coalescing(notificationHandler({ platform, crm, bus, kv: deps.kv, regionKv: (region) => deps.regions?.get(region).kv, log })),
       }));
     }
   } catch (err) {

@@ -10,7 +10,7 @@
  *
  * Data residency: each command acts on its saga's region's CRM (saga/regions.ts) — dedupe records
  * and stored replies included — so a batch holding several regions' commands runs one such
- * transaction per region.
+ * transaction per region. The notification participant uses this shape for sagas with a region.
  */
 import type postgres from 'postgres';
 import type { BatchHandler } from '../../../shared/ports/bus.ts';
@@ -32,6 +32,12 @@ export interface CrmParticipantOptions {
   handle(tx: SagaTx, command: SagaCommand): Promise<SagaCommand | null>;
   /** Orders a batch's fresh commands before handling (stable: one saga's commands keep their order). */
   order?(commands: SagaCommand[]): SagaCommand[];
+  /**
+   * Effects outside the CRM (a KV push), run after the replies are out with every command of one
+   * region's share of the batch, fresh or delivered again. Must be idempotent: when it fails, the
+   * batch comes back as duplicates and it runs again.
+   */
+  afterCommit?(crm: postgres.Sql, region: string | undefined, commands: SagaCommand[]): Promise<void>;
 }
 
 export function crmParticipant(opts: CrmParticipantOptions): BatchHandler<SagaCommand> {
@@ -45,6 +51,7 @@ export function crmParticipant(opts: CrmParticipantOptions): BatchHandler<SagaCo
     const replies: SagaCommand[] = [];
     for (const [region, values] of byRegion) replies.push(...await inRegion(crms.of(region), values));
     if (replies.length) await opts.bus.publish('saga.events', replies.map(outgoing));
+    if (opts.afterCommit) for (const [region, values] of byRegion) await opts.afterCommit(crms.of(region), region, values);
   };
 
   function inRegion(crm: postgres.Sql, values: SagaCommand[]): Promise<SagaCommand[]> {

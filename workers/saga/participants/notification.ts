@@ -1,10 +1,17 @@
 /**
  * The notification participant: NOTIFY stores a notification for the customer and answers NOTIFIED.
- * Its effects live in the platform database, beside the bus, so dedupe, the notification and the
- * reply commit in one transaction — exactly once, end to end. After the commit the notifications
- * are pushed to their recipients' KV streams (shared/notifications/stream.ts), where the edge picks
- * them up for live subscribers. A push is idempotent, and a failed one fails the batch: it comes
- * back as duplicates, which are pushed again from the stored rows.
+ * After the commit the notifications are pushed to their recipients' KV streams
+ * (shared/notifications/stream.ts), where the edge picks them up for live subscribers. A push is
+ * idempotent, and a failed one fails the batch: it comes back as duplicates, which are pushed again
+ * from the stored rows.
+ *
+ * Where a notification lives follows its saga (data residency, saga/regions.ts):
+ * - **No region** (implicit mode, or a saga started before regions were configured): the platform
+ *   database, beside the bus, so dedupe, the notification and the reply commit in one transaction —
+ *   exactly once, end to end — and the central KV.
+ * - **A region**: it is personal data (recipient, outcome, model, price), so it goes to the region's
+ *   CRM with the dedupe record and the stored reply, published after the commit (crm-participant.ts),
+ *   and to the region's own KV when it has one (else the central KV, where the edge looks for it).
  */
 import type postgres from 'postgres';
 import type { BatchHandler } from '../../../shared/ports/bus.ts';
@@ -14,7 +21,9 @@ import type { Kv } from '../../../shared/ports/kv.ts';
 import { pushNotification, type NotificationItem } from '../../../shared/notifications/stream.ts';
 import { firstDeliveries, type WorkerBus } from '../../bus/index.ts';
 import { commandPayloads, outgoing, replyTo } from '../messages.ts';
-import { pipelinedTx } from '../pipelined-tx.ts';
+import { pipelinedTx, type SagaTx } from '../pipelined-tx.ts';
+import { regionOfMessage, type SagaCrms } from '../regions.ts';
+import { crmParticipant } from './crm-participant.ts';
 
 export const NOTIFICATION_GROUP = 'saga-notification';
 
@@ -49,7 +58,60 @@ function render(c: SagaCommand) {
   };
 }
 
-export function notificationHandler(opts: { platform: postgres.Sql; bus: WorkerBus<BionicTopics>; kv?: Kv; log: Logger }): BatchHandler<SagaCommand> {
+export interface NotificationOptions {
+  /** Sagas without a region: the notification, dedupe and reply commit here. */
+  platform: postgres.Sql;
+  /** Sagas with a region: that region's CRM. Absent: every saga takes the platform path. */
+  crm?: SagaCrms;
+  bus: WorkerBus<BionicTopics>;
+  /** The central KV; without it notifications are only stored. */
+  kv?: Kv;
+  /** A region's own KV, if it has one (else its people's streams are in the central KV). */
+  regionKv?(region: string): Kv | undefined;
+  log: Logger;
+}
+
+/** A {@link NotificationRow}'s columns, as both databases' `notifications` have them. */
+const ROW_COLUMNS = ['id', 'recipient', 'kind', 'title', 'body', 'data', 'source_message_id', 'created_at'];
+
+export function notificationHandler(opts: NotificationOptions): BatchHandler<SagaCommand> {
+  const regional = opts.crm && crmParticipant({
+    name: NOTIFICATION_GROUP, crm: opts.crm, bus: opts.bus, log: opts.log, handle: storeIn,
+    // Fresh and redelivered alike are read back and pushed (a no-op for those already there).
+    async afterCommit(crm, region, commands) {
+      const kv = (region ? opts.regionKv?.(region) : undefined) ?? opts.kv;
+      if (!kv) return;
+      await pushAll(kv, await crm<NotificationRow[]>`
+        SELECT ${crm(ROW_COLUMNS)} FROM notifications WHERE source_message_id = ANY(${commands.map((c) => c.messageId)}::text[]) ORDER BY id`);
+    },
+  });
+  const central = platformHandler(opts);
+  return async (messages, ctx) => {
+    const inRegion = regional ? messages.filter((m) => regionOfMessage(m.value) !== undefined) : [];
+    const rest = inRegion.length ? messages.filter((m) => regionOfMessage(m.value) === undefined) : messages;
+    if (rest.length) await central(rest, ctx);
+    if (inRegion.length) await regional!(inRegion, ctx);
+  };
+}
+
+/** A regional saga's NOTIFY, inside its region's CRM transaction (crm-participant.ts). */
+async function storeIn(tx: SagaTx, c: SagaCommand): Promise<SagaCommand> {
+  const n = render(c);
+  // The dedupe record makes a conflict impossible; were one there, the stored row's id is the answer.
+  const [row] = await tx<{ id: string }[]>`
+    WITH ins AS (
+      INSERT INTO notifications (recipient, kind, title, body, data, source_message_id)
+      VALUES (${n.recipient}, ${n.kind}, ${n.title}, ${n.body}, ${tx.json(n.data as never)}, ${n.source_message_id})
+      ON CONFLICT (source_message_id) DO NOTHING
+      RETURNING id)
+    SELECT id FROM ins
+    UNION ALL
+    SELECT id FROM notifications WHERE source_message_id = ${n.source_message_id}`;
+  return replyTo(c, 'NOTIFIED', { notificationId: String(row!.id) });
+}
+
+/** Sagas without a region: the platform database and the central KV. */
+function platformHandler(opts: NotificationOptions): BatchHandler<SagaCommand> {
   return async (messages) => {
     const commands = messages.map((m) => ({ id: m.value.messageId, ...m.value }));
     const rows = await pipelinedTx(opts.platform, async (tx) => {
@@ -63,10 +125,10 @@ export function notificationHandler(opts: { platform: postgres.Sql; bus: WorkerB
           FROM jsonb_to_recordset(${tx.json(fresh.map(render) as never)})
             AS n(recipient text, kind text, title text, body text, data jsonb, source_message_id text)
           ON CONFLICT (source_message_id) DO NOTHING
-          RETURNING id, recipient, kind, title, body, data, source_message_id, created_at)
+          RETURNING ${tx(ROW_COLUMNS)})
         SELECT * FROM ins
         UNION ALL
-        SELECT id, recipient, kind, title, body, data, source_message_id, created_at FROM notifications
+        SELECT ${tx(ROW_COLUMNS)} FROM notifications
         WHERE source_message_id = ANY(${commands.map((c) => c.id)}::text[])
         ORDER BY id`;
       const bySource = new Map(all.map((r) => [r.source_message_id, r]));
@@ -77,12 +139,15 @@ export function notificationHandler(opts: { platform: postgres.Sql; bus: WorkerB
       if (replies.length) await opts.bus.publish('saga.events', replies.map(outgoing), { tx });
       return all;
     });
-    if (!opts.kv || rows.length === 0) return;
-    const byRecipient = new Map<string, NotificationRow[]>();
-    for (const r of rows) byRecipient.set(r.recipient, [...(byRecipient.get(r.recipient) ?? []), r]);
-    // Recipients in parallel; one recipient's notifications in their database order.
-    await Promise.all([...byRecipient].map(async ([recipient, list]) => {
-      for (const r of list) await pushNotification(opts.kv!, recipient, itemOf(r));
-    }));
+    if (opts.kv) await pushAll(opts.kv, rows);
   };
+}
+
+/** Pushes stored rows to their recipients' streams: recipients in parallel, each one's in database order. */
+async function pushAll(kv: Kv, rows: NotificationRow[]): Promise<void> {
+  const byRecipient = new Map<string, NotificationRow[]>();
+  for (const r of rows) byRecipient.set(r.recipient, [...(byRecipient.get(r.recipient) ?? []), r]);
+  await Promise.all([...byRecipient].map(async ([recipient, list]) => {
+    for (const r of list) await pushNotification(kv, recipient, itemOf(r));
+  }));
 }
