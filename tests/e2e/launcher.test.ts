@@ -73,7 +73,7 @@ describe('embedded stack on Node', () => {
     const res = await fetch(`${stack.worker}/ready`);
     const body = await res.json();
     expect(res.status, JSON.stringify(body)).toBe(200);
-    const regional = ['ru', 'eu'].flatMap((id) => [`crm_${id}`, `objectStore_${id}`, `telemetry_${id}`]);
+    const regional = ['ru', 'eu'].flatMap((id) => [`crm_${id}`, `kv_${id}`, `objectStore_${id}`, `telemetry_${id}`]);
     expect(Object.keys(body.dependencies).sort()).toEqual(['bus', 'crm', 'kv', 'objectStore', 'olap', 'platform', 'telemetry', ...regional].sort());
   });
 
