@@ -3,13 +3,20 @@
  * at batch sizes 1, 100 and 1000, against a baseline of plain batched INSERTs (unnest, same columns,
  * same primary key, same values) into an equivalent table, in the same database in the same run.
  * One publisher publishes sequentially while one consumer (all partitions) handles; the RESULT line
- * carries the batch-1000 figures. `--quick` runs a tenth of the messages.
+ * carries the batch-1000 figures.
+ *
+ * Relay: 100 keys in flight, each message handed on through four 12-partition topics by four groups
+ * of one bus (as a saga worker's consumers hand a saga on), so the load is moderate and spread thin
+ * over many partitions — where the fixed cost per batch (fetches, offset commits, wake-ups) shows.
+ * It reports hops/s and the CPU per hop of this process and of PostgreSQL (every backend, /proc).
+ * `--quick` runs a tenth of the messages.
  */
 import type postgres from 'postgres';
 import { z } from 'zod';
 import { defineCodec } from '../../shared/bus/codec.ts';
 import { createPostgresBus } from '../../workers/bus/postgres-bus.ts';
 import { startPlatformDb } from '../support/platform-db.ts';
+import { cpuMeter, parentOf, treeCpuS } from '../support/saga-cpu.ts';
 
 type BenchTopics = { [t: `bench.${string}`]: { seq: number; t: number; body: string } };
 const codec = defineCodec<BenchTopics>([{ topic: /^bench\./, schema: z.object({ seq: z.number().int(), t: z.number(), body: z.string() }) }]);
@@ -72,6 +79,34 @@ async function busRun(url: string, batch: number, total: number) {
   };
 }
 
+const RELAY = { topics: 4, partitions: 12, chains: 100, hops: Math.round(30_000 * scale) };
+
+async function relayRun(url: string, postmaster: number) {
+  const bus = await createPostgresBus<BenchTopics>({ url, codec, defaultPartitions: RELAY.partitions, retention: false, poolMax: 4 });
+  const topic = (i: number) => `bench.relay${i % RELAY.topics}` as const;
+  let hops = 0;
+  let done!: () => void;
+  const finished = new Promise<void>((r) => (done = r));
+  const subs = await Promise.all(Array.from({ length: RELAY.topics }, (_, i) => bus.subscribe({
+    group: `relay-${i}`, topics: [topic(i)],
+    handler: async (messages) => {
+      hops += messages.length;
+      if (hops >= RELAY.hops) return done();
+      await bus.publish(topic(i + 1), messages.map((m) => ({ key: m.key, value: { ...m.value, seq: m.value.seq + 1 } })));
+    },
+  })));
+  const meter = cpuMeter({ node: () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; }, postgres: () => treeCpuS(postmaster) });
+  const before = meter.read();
+  const t0 = performance.now();
+  await bus.publish(topic(0), Array.from({ length: RELAY.chains }, (_, c) => ({ key: `chain-${c}`, value: { seq: 0, t: 0, body } })));
+  await finished;
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = meter.since(before);
+  await Promise.all(subs.map((s) => s.stop()));
+  await bus.close();
+  return { hopsPerS: hops / seconds, nodeUs: (cpu.node! * 1e6) / hops, postgresUs: (cpu.postgres! * 1e6) / hops };
+}
+
 const db = await startPlatformDb('bench-bus');
 try {
   const { sql, url } = db;
@@ -86,7 +121,13 @@ try {
     console.log(cells.map((c, i) => String(c).padStart(i < 2 ? 8 : 15)).join(''));
     last = { e2e: r.e2e, p99: r.p99, base };
   }
-  console.log(`RESULT bus e2e_msgs_per_s=${last.e2e.toFixed(0)} p99_ms=${last.p99.toFixed(1)} baseline_inserts_per_s=${last.base.toFixed(0)} ratio=${(last.e2e / last.base).toFixed(2)}`);
+  const [{ pid }] = await sql<[{ pid: number }]>`SELECT pg_backend_pid() AS pid`;
+  const relay = await relayRun(url, parentOf(pid));
+  const relayCpu = relay.nodeUs + relay.postgresUs;
+  console.log(`\nrelay: ${RELAY.chains} keys in flight through ${RELAY.topics} topics × ${RELAY.partitions} partitions, ${RELAY.hops} hops`);
+  console.log(`${relay.hopsPerS.toFixed(0)} hops/s; CPU per hop ${relayCpu.toFixed(0)} µs (bus process ${relay.nodeUs.toFixed(0)} + PostgreSQL ${relay.postgresUs.toFixed(0)})`);
+  console.log(`RESULT bus e2e_msgs_per_s=${last.e2e.toFixed(0)} p99_ms=${last.p99.toFixed(1)} baseline_inserts_per_s=${last.base.toFixed(0)} ratio=${(last.e2e / last.base).toFixed(2)} ` +
+    `relay_hops_per_s=${relay.hopsPerS.toFixed(0)} relay_cpu_us_per_hop=${relayCpu.toFixed(0)}`);
 } finally {
   await db.stop();
 }

@@ -25,6 +25,10 @@ export interface StoredMessage { key: string; value: string; headers?: BusHeader
 /** The consumer's session ended, so it no longer owns the partition; another consumer will redo the work. */
 export class PartitionLostError extends BusError {
   override readonly name = 'PartitionLostError';
+
+  static of(topic: TopicInfo, partition: number): PartitionLostError {
+    return new PartitionLostError(`${topic.name}[${partition}]: the consumer session holding it has ended`);
+  }
 }
 
 export interface Commit {
@@ -37,6 +41,9 @@ export interface Commit {
   deadLetters?: readonly StoredMessage[];
   dlqTopic?: TopicInfo;
 }
+
+/** Where one partition's fetch starts, and how many messages it takes at most. */
+export interface FetchRequest { topic: TopicInfo; partition: number; from: number; limit: number }
 
 const COPY_SPECIAL = /[\\\n\r\t]/;
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
@@ -154,30 +161,58 @@ export class PgLog {
    */
   async commit(exec: Exec, c: Commit): Promise<void> {
     const dlq = c.deadLetters ?? [];
+    if (dlq.length === 0) {
+      const [committed] = await this.commitOffsets(exec, [c]);
+      if (!committed) throw PartitionLostError.of(c.topic, c.partition);
+      return;
+    }
     const target = c.dlqTopic ?? c.topic;
-    const [row] = dlq.length === 0
-      ? await exec(COMMIT, [c.group, c.topic.id, c.partition, c.next, c.pid])
-      : await exec(APPEND, [...columns(target, dlq), c.pid, c.group, c.topic.id, c.partition, c.next]);
-    if (!row || Number(row.committed) !== 1) throw new PartitionLostError(`${c.topic.name}[${c.partition}]: the consumer session holding it has ended`);
-    if (dlq.length && row.n !== dlq.length) throw new BusError(`${target.name}: stored ${String(row.n)} of ${dlq.length} dead letters`);
+    const [row] = await exec(APPEND, [...columns(target, dlq), c.pid, c.group, c.topic.id, c.partition, c.next]);
+    if (!row || Number(row.committed) !== 1) throw PartitionLostError.of(c.topic, c.partition);
+    if (row.n !== dlq.length) throw new BusError(`${target.name}: stored ${String(row.n)} of ${dlq.length} dead letters`);
   }
 
-  async fetch(topic: TopicInfo, partition: number, from: number, limit: number): Promise<RawMessage[]> {
-    const rows = await this.sql.unsafe(FETCH, [topic.id, partition, from, limit], { prepare: true });
-    return rows.map((r) => {
+  /**
+   * Offsets of one session's partitions (no dead letters) in one statement; says per commit whether it
+   * took effect — all do, or none when `pid` is not that session any more. A partition may appear once.
+   */
+  async commitOffsets(exec: Exec, commits: readonly Omit<Commit, 'deadLetters' | 'dlqTopic'>[]): Promise<boolean[]> {
+    const [first] = commits;
+    if (!first) return [];
+    if (commits.some((c) => c.group !== first.group || c.pid !== first.pid)) throw new BusError('offsets of one session only');
+    const rows = await exec(COMMIT, [
+      first.group, commits.map((c) => c.topic.id), commits.map((c) => c.partition), commits.map((c) => c.next), first.pid,
+    ]);
+    const done = new Set(rows.map((r) => `${String(r.topic_id)}:${String(r.partition)}`));
+    return commits.map((c) => done.has(`${c.topic.id}:${c.partition}`));
+  }
+
+  /**
+   * Several partitions' messages in one statement: per request, up to `limit` messages from `from`
+   * on, in offset order — what fetching each on its own would return.
+   */
+  async fetch(requests: readonly FetchRequest[]): Promise<RawMessage[][]> {
+    const out = requests.map((): RawMessage[] => []);
+    if (requests.length === 0) return out;
+    const rows = await this.sql.unsafe(FETCH, [
+      requests.map((r) => r.topic.id), requests.map((r) => r.partition), requests.map((r) => r.from), requests.map((r) => r.limit),
+    ], { prepare: true });
+    for (const r of rows) {
+      const { topic, partition } = requests[(r.i as number) - 1]!;
       const m = {
         topic: topic.name, partition, offset: String(r.msg_offset), key: r.key as string, value: r.value as string,
         headers: (r.headers ?? {}) as BusHeaders, timestamp: new Date(r.at as number), id: '',
       };
       m.id = messageIdOf(m);
-      return m;
-    });
+      out[(r.i as number) - 1]!.push(m);
+    }
+    return out;
   }
 
   /** The group's next offset on a partition, recording the starting point on first claim (fenced by `pid`). */
   async position(exec: Exec, c: Omit<Commit, 'next'> & { fromBeginning: boolean }): Promise<number> {
     const [row] = await exec(POSITION, [c.group, c.topic.id, c.partition, c.fromBeginning, c.pid]);
-    if (!row) throw new PartitionLostError(`${c.topic.name}[${c.partition}]: the consumer session holding it has ended`);
+    if (!row) throw PartitionLostError.of(c.topic, c.partition);
     return Number(row.next_offset);
   }
 

@@ -11,6 +11,7 @@
 import postgres from 'postgres';
 import { BusError } from './consume.ts';
 import { execOf, type Exec } from './pg-log.ts';
+import { BUS_CONNECTION } from './pg-statements.ts';
 
 const memberKey = (group: number) => 2 * group;
 const partitionKeys = (group: number, topicId: number, partition: number) => [2 * group + 1, topicId * 4096 + partition];
@@ -43,7 +44,7 @@ export class GroupSession {
       // Offsets and dead letters may commit asynchronously: a crash can lose only the latest such
       // transactions, whole, so their messages are redelivered (and dead-lettered again) — the
       // at-least-once contract — while a consumer skips one WAL flush per batch.
-      connection: { application_name: applicationName, synchronous_commit: 'off' },
+      connection: { ...BUS_CONNECTION, application_name: applicationName, synchronous_commit: 'off' },
       onclose: () => { state.lost = true; },
     });
     try {

@@ -2,15 +2,17 @@
  * One consumer of a group on the PostgreSQL log. A control loop rebalances (on a group
  * notification, or every `rebalanceIntervalMs` to notice members that died): partitions, sorted, are
  * dealt round-robin over the live members; each owned partition runs its own fetch → handle →
- * commit loop, sleeping on LISTEN/NOTIFY when it has caught up.
+ * commit loop, sleeping on LISTEN/NOTIFY when it has caught up. The loops' fetches (across the bus)
+ * and offset commits (on this consumer's session) are merged into shared statements (pg-coalesce.ts).
  */
 import type postgres from 'postgres';
 import type { BatchHandler, RetryPolicy, Subscription, TopicPartition } from '../../shared/ports/bus.ts';
 import type { BusCodec } from '../../shared/bus/codec.ts';
 import { backoffMs, resolveRetryPolicy } from '../../shared/bus/retry.ts';
 import type { Logger } from '../../shared/log.ts';
-import { processBatch, sleep } from './consume.ts';
-import { PartitionLostError, type PgLog, type TopicInfo } from './pg-log.ts';
+import { processBatch, sleep, type RawMessage } from './consume.ts';
+import { Coalescer } from './pg-coalesce.ts';
+import { PartitionLostError, type Commit, type FetchRequest, type PgLog, type TopicInfo } from './pg-log.ts';
 import { GroupSession, groupMembers } from './pg-session.ts';
 import type { Waker } from './pg-waker.ts';
 
@@ -18,6 +20,8 @@ export interface PgConsumerDeps {
   url: string;
   sql: postgres.Sql;
   log: PgLog;
+  /** The bus's fetches, merged across its consumers' partitions. */
+  fetch(req: FetchRequest): Promise<RawMessage[]>;
   data: Waker;
   groups: Waker;
   codec: BusCodec<any>;
@@ -44,6 +48,8 @@ export class PgSubscription implements Subscription {
   private readonly owned = new Map<string, Owned>();
   private readonly stopping = new AbortController();
   private session!: GroupSession;
+  /** Merges the partition loops' offset commits into one statement on {@link session}. */
+  private committer!: Coalescer<Omit<Commit, 'deadLetters' | 'dlqTopic'>, boolean>;
   private groupId = 0;
   private topics: TopicInfo[] = [];
   private control?: Promise<void>;
@@ -60,8 +66,7 @@ export class PgSubscription implements Subscription {
     const sub = new PgSubscription(deps, opts);
     sub.groupId = await deps.log.group(opts.group);
     sub.topics = (await Promise.all(opts.topics.map((t) => deps.log.topic(t)))).sort((a, b) => a.id - b.id);
-    sub.session = await GroupSession.open(deps.url, sub.groupId);
-    await sub.notifyGroup();
+    await sub.openSession();
     await sub.rebalance();
     sub.control = sub.controlLoop();
     return sub;
@@ -127,7 +132,13 @@ export class PgSubscription implements Subscription {
     this.deps.logger.warn('bus consumer session lost; rejoining', { group: this.opts.group, member: this.session.member });
     await Promise.all([...this.owned.values()].map((o) => this.halt(o)));
     await this.session.close().catch(() => {});
-    this.session = await GroupSession.open(this.deps.url, this.groupId);
+    await this.openSession();
+  }
+
+  private async openSession(): Promise<void> {
+    const session = await GroupSession.open(this.deps.url, this.groupId);
+    this.session = session;
+    this.committer = new Coalescer((commits) => session.run((exec) => this.deps.log.commitOffsets(exec, commits)));
     await this.notifyGroup();
   }
 
@@ -147,8 +158,7 @@ export class PgSubscription implements Subscription {
   }
 
   private async partitionLoop(o: Owned): Promise<void> {
-    const { deps, opts } = this;
-    const session = this.session;
+    const { deps, opts, session, committer } = this;
     const signal = o.abort.signal;
     const at = { group: this.groupId, topic: o.topic, partition: o.partition, pid: session.pid };
     let position: number | undefined;
@@ -157,22 +167,29 @@ export class PgSubscription implements Subscription {
       const since = deps.data.seq(o.key);
       try {
         position ??= await session.run((exec) => deps.log.position(exec, { ...at, fromBeginning: opts.fromBeginning }));
-        const messages = await deps.log.fetch(o.topic, o.partition, position, opts.maxBatchSize);
+        const messages = await deps.fetch({ topic: o.topic, partition: o.partition, from: position, limit: opts.maxBatchSize });
         if (messages.length === 0) {
           await deps.data.wait(o.key, since, deps.pollIntervalMs, signal);
           continue;
         }
-        await processBatch({
+        const finished = await processBatch({
           group: opts.group, messages, decode: deps.codec.decode, handler: opts.handler, retry: opts.retry, signal,
           commit: async (upTo, deadLetters) => {
             const next = Number(upTo.offset) + 1;
-            const dlqTopic = deadLetters[0] && (await deps.log.topic(deadLetters[0].topic, { name: deadLetters[0].topic, partitions: o.topic.partitions }));
-            await session.run((exec) => deps.log.commit(exec, { ...at, next, deadLetters, dlqTopic }));
+            if (deadLetters[0]) {
+              const dlqTopic = await deps.log.topic(deadLetters[0].topic, { name: deadLetters[0].topic, partitions: o.topic.partitions });
+              await session.run((exec) => deps.log.commit(exec, { ...at, next, deadLetters, dlqTopic }));
+            } else if (!(await committer.call({ ...at, next }))) {
+              throw PartitionLostError.of(o.topic, o.partition);
+            }
             position = next;
           },
           onFailure: (err, info) => deps.logger.warn('bus handler failed', { group: opts.group, topic: o.topic.name, partition: o.partition, ...info, err }),
         });
         failures = 0;
+        // A short batch ended at the log's end as of the fetch: sleep until a publish after it
+        // notifies (`since` predates the fetch) instead of first fetching nothing.
+        if (finished && messages.length < opts.maxBatchSize) await deps.data.wait(o.key, since, deps.pollIntervalMs, signal);
       } catch (err) {
         if (err instanceof PartitionLostError || session.lost) return;
         failures++;

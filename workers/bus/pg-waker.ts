@@ -3,11 +3,14 @@
  * listening connection per bus (postgres.js opens it and re-listens after a reconnect); payloads are
  * keys (`topicId:partition`, a group id). A sequence number per key closes the race between "fetch
  * found nothing" and "start waiting": a waiter whose key moved since its fetch returns at once.
+ * {@link Waker.wakeAll} moves every key's number, also of keys nobody waits on right now.
  */
 import type postgres from 'postgres';
 
 export class Waker {
   private readonly seqs = new Map<string, number>();
+  /** Added to every key's number: a reconnect's missed notifications concern every key. */
+  private epoch = 0;
   private readonly waiters = new Map<string, Set<() => void>>();
   private listening?: { unlisten(): Promise<void> };
 
@@ -22,17 +25,22 @@ export class Waker {
   }
 
   seq(key: string): number {
-    return this.seqs.get(key) ?? 0;
+    return this.epoch + (this.seqs.get(key) ?? 0);
   }
 
   wake(key: string): void {
-    this.seqs.set(key, this.seq(key) + 1);
-    const set = this.waiters.get(key);
-    if (set) for (const resolve of [...set]) resolve();
+    this.seqs.set(key, (this.seqs.get(key) ?? 0) + 1);
+    this.resolve(key);
   }
 
   wakeAll(): void {
-    for (const key of [...this.waiters.keys()]) this.wake(key);
+    this.epoch++;
+    for (const key of [...this.waiters.keys()]) this.resolve(key);
+  }
+
+  private resolve(key: string): void {
+    const set = this.waiters.get(key);
+    if (set) for (const done of [...set]) done();
   }
 
   /** Resolves when `key` is woken after `since` (its {@link seq} before the fetch), on timeout, or on abort. */

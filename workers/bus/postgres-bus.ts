@@ -15,7 +15,9 @@ import type { BusCodec } from '../../shared/bus/codec.ts';
 import { resolveRetryPolicy } from '../../shared/bus/retry.ts';
 import { createLogger, type Logger } from '../../shared/log.ts';
 import { BusError } from './consume.ts';
-import { execOf, PgLog, type PgTx } from './pg-log.ts';
+import { Coalescer } from './pg-coalesce.ts';
+import { execOf, PgLog, type FetchRequest, type PgTx } from './pg-log.ts';
+import { BUS_CONNECTION } from './pg-statements.ts';
 import { runRetention, type RetentionResult } from './pg-retention.ts';
 import { PgSubscription } from './pg-subscription.ts';
 import { Waker } from './pg-waker.ts';
@@ -58,9 +60,12 @@ export interface PostgresBus<M extends TopicMap> extends Bus<M, PgTx> {
 export async function createPostgresBus<M extends TopicMap>(opts: PostgresBusOptions<M>): Promise<PostgresBus<M>> {
   const logger = opts.log ?? createLogger({ level: 'silent' });
   const sql = postgres(opts.url, {
-    max: opts.poolMax ?? 10, onnotice: () => {}, connection: { application_name: 'bionicpro-bus' },
+    max: opts.poolMax ?? 10, onnotice: () => {}, connection: { ...BUS_CONNECTION, application_name: 'bionicpro-bus' },
   });
   const log = new PgLog(sql, opts.defaultPartitions ?? 8);
+  // Two merged fetches at a time (one is read while the next runs), each returning at most as many
+  // rows as ten fetches of a CDC sink (2,000 each) could, so a backlog is not read into memory at once.
+  const fetcher = new Coalescer((reqs: FetchRequest[]) => log.fetch(reqs), { concurrency: 2, weight: (r) => r.limit, maxWeight: 20_000 });
   const copyMinBytes = opts.copyMinBytes ?? Number.POSITIVE_INFINITY;
   const retention = opts.retention ?? { intervalMs: 60_000, minAgeMs: 3_600_000 };
   let data: Waker, groups: Waker;
@@ -100,7 +105,7 @@ export async function createPostgresBus<M extends TopicMap>(opts: PostgresBusOpt
       if (unknown.length) throw new BusError(`no schema for topic(s): ${unknown.join(', ')}`);
       const sub = await PgSubscription.start(
         {
-          url: opts.url, sql, log, data, groups, codec: opts.codec, logger,
+          url: opts.url, sql, log, fetch: (req) => fetcher.call(req), data, groups, codec: opts.codec, logger,
           pollIntervalMs: opts.pollIntervalMs ?? 5_000, rebalanceIntervalMs: opts.rebalanceIntervalMs ?? 1_000,
         },
         {
