@@ -243,11 +243,15 @@ describe('CDC per region', () => {
     expect(text).not.toMatch(/region="default"/);
   });
 
-  it('the CLI acts on the region --region names, and refuses to guess with several', async () => {
-    const [none, unknown, status] = await Promise.all([
-      cdcCli(['status'], ['ru', 'eu']), cdcCli(['drop-slot', '--region', 'us'], ['ru', 'eu']), cdcCli(['status', '--json', '--region', 'ru'], ['ru', 'eu']),
+  it('the CLI acts on the region --region names, shows every region\'s status without it, and refuses to guess for changes', async () => {
+    const [none, unknown, status, every] = await Promise.all([
+      cdcCli(['drop-slot'], ['ru', 'eu']), cdcCli(['drop-slot', '--region', 'us'], ['ru', 'eu']), cdcCli(['status', '--json', '--region', 'ru'], ['ru', 'eu']),
+      cdcCli(['status', '--json'], ['ru', 'eu']),
     ]);
     expect(none).toMatchObject({ code: 2, err: expect.stringContaining('--region is required: CDC runs for several regions (ru, eu)') });
+    expect(every.code, every.err).toBe(0);
+    expect((JSON.parse(every.out) as { region: string; slot: { name: string } }[]).map((x) => [x.region, x.slot.name]))
+      .toEqual([['ru', 'bionic_cdc_ru'], ['eu', 'bionic_cdc_eu']]);
     expect(unknown).toMatchObject({ code: 2, err: expect.stringContaining('CDC does not run for region "us"') });
     expect(status.code, status.err).toBe(0);
     const s = JSON.parse(status.out) as { region: string; slot: { name: string; active: boolean }; publication: string[] };

@@ -38,8 +38,9 @@ Commands:
   drop-slot         drop the replication slot and the publication; the next start loads every table again
       --force         end the session that holds the slot first
       --keep-publication
-  --region <id>     the region whose CDC status, resync and drop-slot act on: required when REGIONS
-                    lists several (each region has its own slot <CDC_SLOT>_<id>); start runs them all
+  --region <id>     the region whose CDC status, resync and drop-slot act on: required for resync and
+                    drop-slot when REGIONS lists several (each region has its own slot <CDC_SLOT>_<id>);
+                    status without it shows every region (a JSON array with --json); start runs them all
   -h, --help        show this help
 
 Environment:
@@ -135,7 +136,17 @@ async function start({ env: e, options, regions }: Setup): Promise<void> {
   await olap.close();
 }
 
-async function status(s: Setup, { region, crmUrl, options }: RegionCdc, json: boolean): Promise<void> {
+/** Every region's status without `--region` (an array with `--json`), one region's with it. */
+async function statuses(s: Setup, region: string | undefined, json: boolean): Promise<void> {
+  const plans = region === undefined && s.plans.length > 1 ? s.plans : [planOf(s, region)];
+  const all = [];
+  for (const plan of plans) all.push(await status(s, plan));
+  process.stdout.write(json
+    ? JSON.stringify(plans.length > 1 ? all.map((a) => a.json) : all[0]!.json, null, 2) + '\n'
+    : all.map((a) => a.text).join('\n\n') + '\n');
+}
+
+async function status(s: Setup, { region, crmUrl, options }: RegionCdc): Promise<{ json: unknown; text: string }> {
   const e = s.env;
   const source = new CrmSource(crmUrl, options);
   try {
@@ -157,10 +168,6 @@ async function status(s: Setup, { region, crmUrl, options }: RegionCdc, json: bo
         ? 'table states: chDB is open in the running worker; ask it through cdc.status'
         : `table states unavailable: ${(err as Error).message}`;
     }
-    if (json) {
-      process.stdout.write(JSON.stringify({ region, slot, publication: published, tables, note }, null, 2) + '\n');
-      return;
-    }
     const mb = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
     const out = [
       ...(s.regions.implicit ? [] : [`region ${region}`]),
@@ -172,7 +179,7 @@ async function status(s: Setup, { region, crmUrl, options }: RegionCdc, json: bo
       ...(Array.isArray(tables) ? tables.map((t) => `  ${t.table.padEnd(24)} ${t.status.padEnd(12)} ${t.snapshotRows ?? ''} ${t.reason ?? ''}`.trimEnd()) : []),
       ...(note ? [note] : []),
     ];
-    process.stdout.write(out.join('\n') + '\n');
+    return { json: { region, slot, publication: published, tables, note }, text: out.join('\n') };
   } finally {
     await source.close();
   }
@@ -239,7 +246,7 @@ async function main(): Promise<void> {
     case 'start':
       if (values.region !== undefined) usage('start runs the CDC of every region; --region applies to status, resync and drop-slot');
       return start(setup);
-    case 'status': return status(setup, planOf(setup, values.region), values.json ?? false);
+    case 'status': return statuses(setup, values.region, values.json ?? false);
     case 'resync': if (args.length !== 1) usage('resync takes one table name'); return resync(planOf(setup, values.region), args[0]!, values.wait ?? false);
     case 'drop-slot': return dropSlot(planOf(setup, values.region), values.force ?? false, values['keep-publication'] ?? false);
     default: usage(`unknown command: ${command}`);
