@@ -26,9 +26,31 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(async () => { await db?.stop(); }, 60_000);
 
-const pgBus = () => createPostgresBus<TestTopics>({
-  url, codec: testCodec, defaultPartitions: PARTITIONS, poolMax: 4, retention: false, pollIntervalMs: 120_000, rebalanceIntervalMs: 150, copyMinBytes: 256 * 1024,
+const pgBus = (o: { copyTimeoutMs?: number } = {}) => createPostgresBus<TestTopics>({
+  url, codec: testCodec, defaultPartitions: PARTITIONS, poolMax: 4, retention: false, pollIntervalMs: 120_000, rebalanceIntervalMs: 150, copyMinBytes: 256 * 1024, ...o,
 });
+
+/** Messages of a topic stored, and the sum of its partitions' log ends. */
+const stored = async (topic: string) => (await sql<{ n: number; ends: number }[]>`
+  SELECT (SELECT count(*)::int FROM bus_messages m WHERE m.topic_id = t.id) AS n,
+    (SELECT sum(next_offset)::int FROM bus_partitions p WHERE p.topic_id = t.id) AS ends
+  FROM bus_topics t WHERE t.name = ${topic}`)[0]!;
+
+/** Errors that escaped to the process while `fn` ran (and one turn of the event loop after). */
+async function escaped(fn: () => Promise<void>): Promise<unknown[]> {
+  const seen: unknown[] = [];
+  const record = (err: unknown) => { seen.push(err); };
+  process.on('uncaughtException', record);
+  process.on('unhandledRejection', record);
+  try {
+    await fn();
+    await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    process.off('uncaughtException', record);
+    process.off('unhandledRejection', record);
+  }
+  return seen;
+}
 
 describe('postgres log: storage and coordination', () => {
   let bus: PostgresBus<TestTopics>;
@@ -104,6 +126,68 @@ describe('postgres log: storage and coordination', () => {
     const [n] = await sql`SELECT count(*)::int AS n FROM bus_messages m JOIN bus_topics t ON t.id = m.topic_id WHERE t.name = ${topic}`;
     expect(n!.n).toBe(601);
     await expect(bus.publish(topic, same.map((m, i) => ({ ...m, key: i === 7 ? 'nul\u0000' : m.key })))).rejects.toThrow();
+  });
+
+  it('a COPY publish whose backend is terminated mid-COPY fails whole, leaks no error, and the next one works', async () => {
+    const topic = newTopic('copy-killed');
+    const big = Array.from({ length: 20_000 }, (_, i) => ({ key: `k${i % 97}`, value: { seq: i, tag: 'x'.repeat(400) } }));
+    const failedBefore = bus.copyStats.failed;
+    const errors = await escaped(async () => {
+      const publishing = bus.publish(topic, big);
+      publishing.catch(() => {});
+      // No event tells another session that the COPY started: look for it, without sleeping in between.
+      let pid: number | undefined;
+      for (let i = 0; i < 20_000 && pid === undefined; i++) {
+        [{ pid } = { pid: undefined }] = await sql<{ pid: number }[]>`SELECT pid FROM pg_stat_activity
+          WHERE application_name = 'bionicpro-bus' AND state = 'active' AND query LIKE 'COPY bus_messages%'`;
+      }
+      expect(pid, 'the COPY was seen running').toBeDefined();
+      await sql`SELECT pg_terminate_backend(${pid!})`;
+      await expect(publishing).rejects.toThrow(/COPY failed/);
+      expect(await stored(topic)).toEqual({ n: 0, ends: 0 });
+      await bus.publish(topic, big.slice(0, 1000));
+      expect(await stored(topic)).toEqual({ n: 1000, ends: 1000 });
+    });
+    expect(errors).toEqual([]);
+    expect(bus.copyStats.failed).toBe(failedBefore + 1);
+  });
+
+  it('a COPY publish that does not finish in time is discarded and fails; nothing of it commits', async () => {
+    const slow = await pgBus({ copyTimeoutMs: 500 });
+    const topic = newTopic('copy-stuck');
+    const batch = Array.from({ length: 600 }, (_, i) => ({ key: 'k', value: { seq: i, tag: 'x'.repeat(500) } }));
+    try {
+      const errors = await escaped(async () => {
+        await slow.publish(topic, batch.slice(0, 1));
+        // An uncommitted row at the offset the COPY will write: the COPY waits on it, never finishing by itself.
+        let squatting!: () => void;
+        const held = new Promise<void>((resolve) => { squatting = resolve; });
+        let release!: () => void;
+        const squatter = sql.begin(async (tx) => {
+          await tx`INSERT INTO bus_messages (topic_id, partition, msg_offset, key, value)
+            SELECT p.topic_id, p.partition, p.next_offset, 'squatter', '{}' FROM bus_partitions p JOIN bus_topics t ON t.id = p.topic_id
+            WHERE t.name = ${topic} AND p.next_offset = 1`;
+          squatting();
+          await new Promise<void>((resolve) => { release = resolve; });
+          throw new Error('roll the squatter back');
+        }).catch(() => {});
+        await held;
+        try {
+          await expect(slow.publish(topic, batch)).rejects.toThrow(/took over 500 ms/);
+        } finally {
+          release();
+          await squatter;
+        }
+        expect(await stored(topic)).toEqual({ n: 1, ends: 1 });
+        await slow.publish(topic, batch);
+        expect(await stored(topic)).toEqual({ n: 601, ends: 601 });
+      });
+      expect(errors).toEqual([]);
+      expect(slow.copyStats).toEqual({ published: 1, failed: 1 });
+    } finally {
+      // Takes ~5 s: postgres.js keeps a connection closed mid-query as busy until \`end\`'s timeout.
+      await slow.close();
+    }
   });
 
   it('publishes inside the OLTP port\'s transactions too', async () => {

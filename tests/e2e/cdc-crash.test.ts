@@ -16,9 +16,10 @@ import { RandomWorkload, rng, seedCrm } from '../support/cdc-workload.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const KILLS = 12;
-const OPTIONS = { heartbeatMs: 100, ackIntervalMs: 50, batchMax: 500, statusIntervalMs: 60_000 };
+// The bus stores batches of 16 KiB and more with COPY (about 40 envelopes), so crashes hit COPY publishes too.
+const OPTIONS = { heartbeatMs: 100, ackIntervalMs: 50, batchMax: 500, statusIntervalMs: 60_000, bus: { copyMinBytes: 16 * 1024 } };
 const KINDS = ['streaming', 'published', 'sunk', 'acknowledged', 'acknowledged'] as const;
-type Line = { event: string; type?: string; lsn?: string; table?: string } & Partial<CdcStatus>;
+type Line = { event: string; type?: string; lsn?: string; table?: string; copies?: number } & Partial<CdcStatus>;
 
 let db: CdcDatabases;
 const children = new Set<ChildProcess>();
@@ -28,6 +29,8 @@ class Child {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private waiters: { test: (l: Line) => boolean; resolve: (l: Line) => void }[] = [];
   private stderr: string[] = [];
+  /** Batches this child's bus stored with COPY, as of its last line. */
+  copies = 0;
 
   constructor() {
     this.proc = spawn(process.execPath, ['--import', 'tsx', 'tests/support/cdc-child.ts', db.crmUrl, db.platformUrl, db.chdbPath, JSON.stringify(OPTIONS)], {
@@ -38,6 +41,7 @@ class Child {
     this.proc.stderr!.on('data', (d) => { this.stderr.push(String(d)); if (this.stderr.length > 50) this.stderr.shift(); });
     createInterface({ input: this.proc.stdout! }).on('line', (text) => {
       const line = JSON.parse(text) as Line;
+      this.copies = Math.max(this.copies, line.copies ?? 0);
       this.waiters = this.waiters.filter((w) => (w.test(line) ? (w.resolve(line), false) : true));
     });
   }
@@ -76,9 +80,11 @@ describe('CDC under kill -9', () => {
     const stopWorkload = new AbortController();
     const writing = workload.run(stopWorkload.signal, 3);
     const killedAt: string[] = [];
+    const spawned: Child[] = [];
     try {
       for (let i = 0; i < KILLS; i++) {
         const child = new Child();
+        spawned.push(child);
         // Each kind of moment in turn, at a random occurrence: the first child dies when its first
         // table finished loading (the others are still loading), later ones right after start-up, after a
         // publish (not yet sunk), after an insert into ClickHouse (not yet committed on the bus), after an ack.
@@ -95,6 +101,7 @@ describe('CDC under kill -9', () => {
     }
     const target = await db.walPosition();
     const last = new Child();
+    spawned.push(last);
     await last.next((l) => l.type === 'acknowledged' && parseLsn(l.lsn!) >= target, 'the last child to catch up');
     for (;;) {
       const s = await last.status();
@@ -104,8 +111,10 @@ describe('CDC under kill -9', () => {
     last.proc.kill('SIGTERM');
     expect((await last.exited).code).toBe(0);
 
-    console.log(`cdc-crash: ${workload.transactions} transactions, killed at: ${killedAt.join(', ')}`);
+    const copies = spawned.reduce((n, c) => n + c.copies, 0);
+    console.log(`cdc-crash: ${workload.transactions} transactions, ${copies} COPY publishes, killed at: ${killedAt.join(', ')}`);
     expect(killedAt.length).toBeGreaterThanOrEqual(10);
+    expect(copies).toBeGreaterThan(0);
     expect(workload.transactions).toBeGreaterThan(200);
     const olap = await openOlap(db.chdbPath);
     try {

@@ -1,9 +1,11 @@
 /**
  * CDC in a child process, for tests/e2e/cdc-crash.test.ts (which kills it with SIGKILL) and for
  * anything else that needs CDC in another process. Prints one JSON line per CDC event on stdout;
- * answers `status` on stdin with `{"event":"status",…}`; stops gracefully on SIGTERM.
+ * answers `status` on stdin with `{"event":"status",…}`; stops gracefully on SIGTERM. Each event line
+ * carries `copies`, the batches the bus has stored with COPY so far.
  *
  * Usage: node --import tsx tests/support/cdc-child.ts <crmUrl> <platformUrl> <chdbPath> [optionsJson]
+ * (optionsJson: startCdc's options, plus `bus` for openBus's)
  */
 import { createInterface } from 'node:readline';
 import { createLogger } from '../../shared/log.ts';
@@ -18,11 +20,12 @@ if (!crmUrl || !platformUrl || !chdbPath) {
 const say = (event: Record<string, unknown>) => process.stdout.write(JSON.stringify(event) + '\n');
 const log = createLogger({ level: 'warn', base: { child: process.pid }, write: (line) => process.stderr.write(line + '\n') });
 
+const { bus: busOptions, ...options } = (optionsJson ? JSON.parse(optionsJson) : {}) as { bus?: Parameters<typeof openBus>[1] };
 const olap = await openOlap(chdbPath);
-const bus = await openBus(platformUrl);
+const bus = await openBus(platformUrl, busOptions);
 const cdc = await startCdc({
-  crmUrl, olap, bus, log, options: optionsJson ? JSON.parse(optionsJson) : {},
-  onEvent: (e) => say({ event: 'cdc', ...e }),
+  crmUrl, olap, bus, log, options,
+  onEvent: (e) => say({ event: 'cdc', ...e, copies: bus.copyStats.published }),
 });
 say({ event: 'ready' });
 

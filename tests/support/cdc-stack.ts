@@ -11,7 +11,7 @@ import { startPostgres, type PostgresService } from '../../infra/dev/services/po
 import { bionicCodec, type BionicTopics } from '../../shared/bus/topics.ts';
 import type { Olap } from '../../shared/ports/olap.ts';
 import { createClickHouseOlap } from '../../workers/adapters/olap-clickhouse.ts';
-import { createPostgresBus, type PostgresBus } from '../../workers/bus/postgres-bus.ts';
+import { createPostgresBus, WORKER_COPY_MIN_BYTES, type PostgresBus, type PostgresBusOptions } from '../../workers/bus/postgres-bus.ts';
 import type { CdcEvent } from '../../workers/cdc/index.ts';
 import { parseLsn } from '../../workers/cdc/lsn.ts';
 import { migratePostgres, MIGRATION_DIRS } from '../../workers/db/migrate.ts';
@@ -55,8 +55,12 @@ export async function startCdcDatabases(name: string): Promise<CdcDatabases> {
 export const openOlap = (chdbPath: string): Promise<Olap> =>
   createClickHouseOlap({ user: 'default', password: '', database: 'bionic', chdbPath });
 
-export const openBus = (platformUrl: string): Promise<PostgresBus<BionicTopics>> =>
-  createPostgresBus<BionicTopics>({ url: platformUrl, codec: bionicCodec, retention: false, defaultPartitions: 4, rebalanceIntervalMs: 200, pollIntervalMs: 1_000 });
+/** The bus CDC runs on in these suites, COPY as in the workers' bus; `o` overrides (e.g. a lower `copyMinBytes`). */
+export const openBus = (platformUrl: string, o: Pick<PostgresBusOptions<BionicTopics>, 'copyMinBytes'> = {}): Promise<PostgresBus<BionicTopics>> =>
+  createPostgresBus<BionicTopics>({
+    url: platformUrl, codec: bionicCodec, retention: false, defaultPartitions: 4, rebalanceIntervalMs: 200, pollIntervalMs: 1_000,
+    copyMinBytes: WORKER_COPY_MIN_BYTES, ...o,
+  });
 
 /** Collects CDC events; `until` resolves when one matches, or fails loudly after a timeout. */
 export class CdcEvents {

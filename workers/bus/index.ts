@@ -13,7 +13,7 @@ import type { Logger } from '../../shared/log.ts';
 import type { Bus, TopicMap, TopicSpec } from '../../shared/ports/bus.ts';
 import { createKafkaBus } from './kafka-bus.ts';
 import type { PgTx } from './pg-log.ts';
-import { createPostgresBus } from './postgres-bus.ts';
+import { createPostgresBus, WORKER_COPY_MIN_BYTES } from './postgres-bus.ts';
 
 export { firstDeliveries, pruneProcessed, type Deliveries } from './dedupe.ts';
 export { BusError } from './consume.ts';
@@ -35,7 +35,9 @@ export async function createBus<M extends TopicMap>(cfg: BusConfig, deps: BusDep
   const common = { codec: deps.codec, defaultPartitions: cfg.defaultPartitions, log: deps.log };
   const bus: Bus<M, PgTx> = cfg.kafka
     ? await createKafkaBus({ ...common, kafka: cfg.kafka, outbox: { url: deps.platformUrl } })
-    : await createPostgresBus({ ...common, url: deps.platformUrl, retention: { intervalMs: 60_000, minAgeMs: cfg.retentionMinAgeMs } });
+    : await createPostgresBus({
+      ...common, url: deps.platformUrl, retention: { intervalMs: 60_000, minAgeMs: cfg.retentionMinAgeMs }, copyMinBytes: WORKER_COPY_MIN_BYTES,
+    });
   if (deps.topics?.length) {
     try {
       await bus.ensureTopics(deps.topics);

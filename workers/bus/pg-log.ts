@@ -60,6 +60,13 @@ function columns(topic: TopicInfo, messages: readonly StoredMessage[]): unknown[
   ];
 }
 
+/** Resolves when `p` settles or after `ms`, whichever comes first. */
+async function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p.then(() => {}, () => {}), new Promise<void>((resolve) => { timer = setTimeout(resolve, ms); })]);
+  clearTimeout(timer);
+}
+
 export class PgLog {
   private readonly topics = new Map<string, Promise<TopicInfo>>();
   private readonly groups = new Map<string, Promise<number>>();
@@ -122,18 +129,43 @@ export class PgLog {
   /**
    * The same append as {@link append}, for large batches on the bus's own pool: offsets reserved by
    * one statement, rows streamed with COPY (about twice as fast as the unnest statement here), all
-   * in one transaction. Messages with a NUL character, which COPY cannot carry, take {@link append}
-   * (PostgreSQL refuses them either way, but that path reports why).
+   * in one transaction on a reserved connection. Messages with a NUL character, which COPY cannot
+   * carry, take {@link append} (PostgreSQL refuses them either way, but that path reports why).
+   *
+   * A failure, a lost connection or a COPY still unfinished after `timeoutMs` discards the
+   * connection instead of rolling back on it: its backend is terminated from the pool, so the server
+   * rolls the transaction back and nothing of the batch is stored, and nothing more is sent on it
+   * (postgres.js 3.4.9 writes to a closed connection's null socket, an uncaught TypeError on a later
+   * tick, and never settles a COPY that failed after `end()`, porsager/postgres#1173).
    */
-  async appendCopy(sql: postgres.Sql, topic: TopicInfo, messages: readonly StoredMessage[]): Promise<void> {
+  async appendCopy(sql: postgres.Sql, topic: TopicInfo, messages: readonly StoredMessage[], o: { timeoutMs: number }): Promise<void> {
     if (messages.some((m) => m.key.includes('\0') || m.value.includes('\0'))) return this.append(execOf(sql), topic, messages);
     const partitions = messages.map((m) => partitionFor(m.key, topic.partitions));
     const counts = new Map<number, number>();
     for (const p of partitions) counts.set(p, (counts.get(p) ?? 0) + 1);
     const touched = [...counts.keys()];
-    await sql.begin(async (tx) => {
-      const bases = await tx.unsafe(RESERVE, [topic.id, touched, touched.map((p) => counts.get(p)!)], { prepare: true });
+    const c = await sql.reserve();
+    let pid: number | undefined;
+    let discarded = false; // failed or timed out: the backend is (being) terminated
+    let gone = false; // the COPY stream failed: the connection is closing, send nothing more on it
+    const terminate = async () => {
+      if (pid !== undefined) await this.sql`SELECT pg_terminate_backend(${pid})`.catch(() => {});
+    };
+    const stillMine = () => {
+      if (discarded) throw new BusError(`${topic.name}: COPY publish abandoned`);
+    };
+    const work = (async () => {
+      // Pipelined: one round trip for the backend pid (to discard it by), BEGIN and the offsets.
+      const [, , bases] = await Promise.all([
+        c.unsafe('SELECT pg_backend_pid() AS pid').then((r) => {
+          pid = r[0]!.pid as number;
+          if (discarded) void terminate(); // the time limit passed before the pid was known
+        }),
+        c.unsafe('BEGIN'),
+        c.unsafe(RESERVE, [topic.id, touched, touched.map((p) => counts.get(p)!)], { prepare: true }),
+      ]);
       if (bases.length !== touched.length) throw new BusError(`${topic.name}: ${touched.length - bases.length} partition(s) missing`);
+      stillMine();
       const next = new Map(bases.map((b) => [b.partition as number, Number(b.base)]));
       const lines = messages.map((m, i) => {
         const p = partitions[i]!;
@@ -142,17 +174,36 @@ export class PgLog {
         const headers = m.headers && Object.keys(m.headers).length ? copyField(JSON.stringify(m.headers)) : '\\N';
         return `${topic.id}\t${p}\t${offset}\t${copyField(m.key)}\t${copyField(m.value)}\t${headers}\n`;
       });
-      const copy = await tx`COPY bus_messages (topic_id, partition, msg_offset, key, value, headers) FROM STDIN`.writable();
-      await new Promise<void>((resolve, reject) => copy.write(lines.join(''), (err) => (err ? reject(err) : resolve())));
+      const copy = await c.unsafe('COPY bus_messages (topic_id, partition, msg_offset, key, value, headers) FROM STDIN').writable();
+      const failed = new Promise<never>((_, reject) => copy.once('error', (err) => { gone = true; reject(err); }));
+      failed.catch(() => {});
+      await Promise.race([failed, new Promise<void>((resolve, reject) => copy.write(lines.join(''), (err) => (err ? reject(err) : resolve())))]);
       // Ending sends CopyDone at once. Awaiting the stream's 'finish' would hang if the COPY fails
-      // (postgres.js never settles it then, porsager/postgres#1173); the next statement fails instead.
+      // (#1173); the next statement, queued behind it, fails instead.
       copy.end();
-      try {
-        await tx.unsafe(WAKE, [topic.id, touched], { prepare: true });
-      } catch (err) {
-        throw new BusError(`${topic.name}: storing ${messages.length} messages with COPY failed`, { cause: err });
-      }
+      if (gone) await failed;
+      stillMine();
+      // Pipelined too: after a failed COPY the NOTIFY fails, and COMMIT in the aborted transaction rolls back.
+      await Promise.all([c.unsafe(WAKE, [topic.id, touched], { prepare: true }), c.unsafe('COMMIT')]);
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new BusError(`${topic.name}: storing ${messages.length} messages with COPY took over ${o.timeoutMs} ms`)), o.timeoutMs);
     });
+    try {
+      await Promise.race([work, timedOut]);
+    } catch (err) {
+      // Not ROLLBACK through postgres.js: the connection may be closed (see above). Ending the backend
+      // rolls back on the server; postgres.js returns a closed connection to its pool by itself, while
+      // release() would put it back as if open. Wait (briefly) until the work has seen the close.
+      discarded = true;
+      await terminate();
+      await settledWithin(work, 5_000);
+      throw err instanceof BusError ? err : new BusError(`${topic.name}: storing ${messages.length} messages with COPY failed`, { cause: err });
+    } finally {
+      clearTimeout(timer);
+    }
+    c.release();
   }
 
   /**

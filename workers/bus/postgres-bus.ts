@@ -36,13 +36,19 @@ export interface PostgresBusOptions<M extends TopicMap> {
   rebalanceIntervalMs?: number;
   /**
    * A batch published outside a transaction whose encoded values add up to at least this many bytes
-   * is stored with COPY (default 256 KiB). Measured here: for 2,000 CDC envelopes (~0.9 MB) COPY takes
-   * ~0.55× the time of the unnest statement, whose array literal PostgreSQL must parse; for 1,000
-   * small messages (~0.1 MB) its extra round trips made it slower.
-   * Off by default (Infinity): under the CDC kill -9 test a catching-up consumer stalled with COPY
-   * publishing on, and the cause is not understood yet; opt in only after that is settled.
+   * is stored with COPY on a reserved connection (see {@link PgLog.appendCopy}). Off by default
+   * (Infinity); the workers' bus uses {@link WORKER_COPY_MIN_BYTES}. Measured here: for 2,000 CDC
+   * envelopes (~0.9 MB) COPY takes ~0.55× the time of the unnest statement, whose array literal
+   * PostgreSQL must parse; for 1,000 small messages (~0.1 MB) its extra round trips made it slower.
+   * The CDC kill -9 test runs with it on (16 KiB) and publishes over a hundred batches by COPY.
    */
   copyMinBytes?: number;
+  /**
+   * How long a COPY publish may take, from reserving its offsets to COMMIT (default 30 s). Past it
+   * its connection is discarded (the server rolls the transaction back) and the publish fails, so the
+   * caller retries; a commit that raced the limit makes that retry a duplicate, as any retry may be.
+   */
+  copyTimeoutMs?: number;
   /** Background retention (default: every 60 s, min age 1 h); `false` to run {@link PostgresBus.cleanup} yourself. */
   retention?: { intervalMs: number; minAgeMs: number } | false;
   log?: Logger;
@@ -52,9 +58,17 @@ export interface PostgresBusOptions<M extends TopicMap> {
 export interface PostgresBus<M extends TopicMap> extends Bus<M, PgTx> {
   /** The bus's own pool on the platform database. */
   readonly sql: postgres.Sql;
+  /** Batches this bus stored with COPY, and COPY publishes that failed (counted for tests and benchmarks). */
+  readonly copyStats: { readonly published: number; readonly failed: number };
   /** Deletes what every group has passed and is older than `minAgeMs` (default: the configured age). */
   cleanup(opts?: { minAgeMs?: number }): Promise<RetentionResult>;
 }
+
+/**
+ * The `copyMinBytes` of the workers' bus (workers/bus/index.ts): CDC's batches of envelopes
+ * (~450 bytes each) go by COPY from about 150 events on; the saga's small batches stay below it.
+ */
+export const WORKER_COPY_MIN_BYTES = 64 * 1024;
 
 /** Connects to the platform database and starts listening; resolves when ready. */
 export async function createPostgresBus<M extends TopicMap>(opts: PostgresBusOptions<M>): Promise<PostgresBus<M>> {
@@ -67,6 +81,8 @@ export async function createPostgresBus<M extends TopicMap>(opts: PostgresBusOpt
   // rows as ten fetches of a CDC sink (2,000 each) could, so a backlog is not read into memory at once.
   const fetcher = new Coalescer((reqs: FetchRequest[]) => log.fetch(reqs), { concurrency: 2, weight: (r) => r.limit, maxWeight: 20_000 });
   const copyMinBytes = opts.copyMinBytes ?? Number.POSITIVE_INFINITY;
+  const copyTimeoutMs = opts.copyTimeoutMs ?? 30_000;
+  const copyStats = { published: 0, failed: 0 };
   const retention = opts.retention ?? { intervalMs: 60_000, minAgeMs: 3_600_000 };
   let data: Waker, groups: Waker;
   try {
@@ -85,6 +101,7 @@ export async function createPostgresBus<M extends TopicMap>(opts: PostgresBusOpt
 
   return {
     sql,
+    copyStats,
     cleanup,
     async publish<T extends TopicName<M>>(topic: T, messages: readonly OutgoingMessage<TopicValue<M, T>>[], o?: PublishOptions<PgTx>) {
       if (closed) throw new BusError('the bus is closed');
@@ -96,8 +113,15 @@ export async function createPostgresBus<M extends TopicMap>(opts: PostgresBusOpt
       const info = await log.topic(topic);
       // Large batches on the bus's own connections go by COPY; inside a caller's transaction, or for
       // small batches, one statement is cheaper.
-      if (!o?.tx && stored.reduce((n, m) => n + m.value.length, 0) >= copyMinBytes) await log.appendCopy(sql, info, stored);
-      else await log.append(execOf(o?.tx ?? sql), info, stored);
+      if (!o?.tx && stored.reduce((n, m) => n + m.value.length, 0) >= copyMinBytes) {
+        try {
+          await log.appendCopy(sql, info, stored, { timeoutMs: copyTimeoutMs });
+        } catch (err) {
+          copyStats.failed++;
+          throw err;
+        }
+        copyStats.published++;
+      } else await log.append(execOf(o?.tx ?? sql), info, stored);
     },
     async subscribe<T extends TopicName<M>>(o: SubscribeOptions<M, T>) {
       if (closed) throw new BusError('the bus is closed');
