@@ -107,11 +107,17 @@ describe('embedded stack on Node', () => {
     const { platform } = JSON.parse(readFileSync(stack.stackFile, 'utf8')) as { platform: string };
     const sql = postgres(platform, { max: 1 });
     try {
-      // The run happens in the worker; its history row is the observable outcome.
-      await eventually(async () => (await sql`SELECT 1 FROM etl_runs WHERE status <> 'running'`).length > 0, 'the first ETL run to end', 110_000, 200);
-      const runs = await sql<{ triggered_by: string; status: string; rows_written: number }[]>`SELECT triggered_by, status, rows_written FROM etl_runs ORDER BY id`;
-      expect(runs[0]).toMatchObject({ triggered_by: 'start', status: 'succeeded' });
-      expect(Number(runs[0]!.rows_written)).toBeGreaterThan(0);
+      // The runs happen in the worker, one job per region; their history rows are the observable outcome.
+      const regions = Object.keys((JSON.parse(readFileSync(stack.stackFile, 'utf8')) as { regions: Record<string, unknown> }).regions);
+      const ended = () => sql<{ job: string; triggered_by: string; status: string; rows_written: number }[]>`
+        SELECT DISTINCT ON (job) job, triggered_by, status, rows_written FROM etl_runs WHERE status <> 'running' ORDER BY job, id`;
+      await eventually(async () => (await ended()).length >= regions.length, 'the first ETL run of every region to end', 110_000, 200);
+      const runs = await ended();
+      expect(runs.map((r) => r.job).sort()).toEqual(regions.map((id) => `user_prosthesis_stats:${id}`).sort());
+      for (const r of runs) {
+        expect(r, r.job).toMatchObject({ triggered_by: 'start', status: 'succeeded' });
+        expect(Number(r.rows_written), r.job).toBeGreaterThan(0);
+      }
     } finally {
       await sql.end();
     }
