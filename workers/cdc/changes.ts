@@ -19,6 +19,8 @@ export interface OpenTx extends TxInfo {
   signals: Signal[];
   /** The send time a heartbeat in this transaction carried. */
   heartbeat: number | null;
+  /** Set once this transaction is known visible to new snapshots of the source (see fillUnchanged). */
+  visible?: boolean;
 }
 
 export type RowMessage = Pgoutput.MessageInsert | Pgoutput.MessageUpdate | Pgoutput.MessageDelete;
@@ -48,7 +50,7 @@ export async function publishChange(tx: OpenTx, msg: RowMessage, rt: TableRuntim
     p.metrics.skipped.inc({ table: rt.state.table, reason: skip });
     return 0;
   }
-  if (msg.tag === 'update') await fillUnchanged(rt, msg, p);
+  if (msg.tag === 'update') await fillUnchanged(tx, rt, msg, p);
   const b = builder(tx, rt, p);
   const messages = msg.tag === 'insert' ? b.insert(msg, seq) : msg.tag === 'update' ? b.update(msg, seq) : b.delete(msg, seq);
   publisher.add(b.topic, messages);
@@ -62,10 +64,17 @@ export async function publishChange(tx: OpenTx, msg: RowMessage, rt: TableRuntim
  * source's current row instead: if the row changed again since, that later change is in the stream
  * too, with a higher version, so the replica still ends with the right value; if it is gone, a
  * delete follows. (REPLICA IDENTITY FULL would send them, at the cost of logging every old row.)
+ * The read waits until the transaction itself is visible: its commit reaches the stream a moment
+ * before the committing backend leaves the proc array, and a read in that moment would return the row
+ * as it was before, an older value with a newer version (seen in CI).
  */
-async function fillUnchanged(rt: TableRuntime, msg: Pgoutput.MessageUpdate, p: CdcParts): Promise<void> {
+async function fillUnchanged(tx: OpenTx, rt: TableRuntime, msg: Pgoutput.MessageUpdate, p: CdcParts): Promise<void> {
   const missing = unchangedColumns(msg.new);
   if (missing.length === 0) return;
+  if (!tx.visible) {
+    if (!(await p.source.waitVisible([tx.xid]))) throw new Error(`transaction ${tx.xid} did not become visible in time; its unchanged TOAST values cannot be read yet`);
+    tx.visible = true;
+  }
   const columns = missing.map((name) => {
     const c = msg.relation.columns.find((col) => col.name === name);
     return { name, typeOid: c?.typeOid ?? 25, typeMod: c?.typeMod ?? -1 };
