@@ -137,10 +137,10 @@ async function load(deps: EtlJobDeps, o: { id: number; previous: number; window:
   await checkUtc(deps.telemetry);
   await exec(hourlyInsert(sources, { from: w.hourFrom, to: w.hourTo, version: o.id, readSlices: deps.config.readSlices }));
   lap('hourly');
-  const repairs = o.repairSince
-    ? [...await lateUploads(deps.telemetry, o.repairSince, w.hourFrom), ...await ownerChanges(olap, deps.telemetry, sources, o.repairSince, w.hourFrom)]
-    : [];
-  lap('findRepairs');
+  const repairs = o.repairSince ? await lateUploads(deps.telemetry, o.repairSince, w.hourFrom) : [];
+  lap('findLate');
+  if (o.repairSince) repairs.push(...await ownerChanges(olap, deps.telemetry, sources, o.repairSince, w.hourFrom));
+  lap('findOwners');
   let dayFrom = w.dayFrom;
   for (const r of repairs) {
     const rw = windowOf(r.from, r.to);
