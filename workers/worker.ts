@@ -84,7 +84,7 @@ export async function startWorker(config: WorkerConfig) {
     regions: etlRegionsOf(regions.ports), platform: oltp.platform.sql,
     config: config.etl, kv, reports: reportBuilder, log: log.child({ component: 'etl' }),
     analytics: pseudonymKey ? { key: pseudonymKey, centralDatabase: config.olap.database } : undefined,
-    onRun: (_req, out) => opsEvents.etlRun(etlRunEvent(out)),
+    onRun: (_req, out, region) => opsEvents.etlRun(etlRunEvent(out, region)),
   });
   const analytics = pseudonymKey ? createAnalyticsService({ olap, regions: etl.service.regions }) : undefined;
   const app = createWorkerApp({ ports: { etl: etl.service, analytics, kv, objectStore, olap, oltp, bus, reportBuilder, orders: saga.orders, cdc, regions: regions.ports }, log, health, authenticate,

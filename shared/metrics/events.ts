@@ -12,7 +12,7 @@ export type CacheResult = 'memory_hit' | 'store_hit' | 'miss';
 export type Outcome = 'ok' | 'failed';
 export type EtlRunStatus = 'succeeded' | 'failed' | 'skipped';
 
-export interface EtlRunEvent { status: EtlRunStatus; seconds: number | null; rowsRead: number; rowsWritten: number }
+export interface EtlRunEvent { region: string; status: EtlRunStatus; seconds: number | null; rowsRead: number; rowsWritten: number }
 
 export interface OpsEvents {
   /** A request refused by a rate limiter (`login`, `api`). */

@@ -46,9 +46,9 @@ export function createOpsMetrics(factory: MetricFactory, service: Service): OpsM
     refreshes: factory.counter({ name: 'bionic_session_refreshes_total', help: 'Access-token refreshes at the identity provider', labelNames: ['outcome'] }),
     reportCache: factory.counter({ name: 'bionic_report_cache_total', help: 'Report lookups by where the report was found', labelNames: ['result'] }),
     reportBuilds: factory.counter({ name: 'bionic_report_builds_total', help: 'Report builds (on demand at the edge, pre-builds on workers)', labelNames: ['outcome'] }),
-    etlSeconds: factory.histogram({ name: 'bionic_etl_run_duration_seconds', help: 'ETL run duration by final status', labelNames: ['status'], buckets: ETL_BUCKETS }),
-    etlRows: factory.counter({ name: 'bionic_etl_rows_total', help: 'Telemetry rows read and statistics rows written by ETL runs', labelNames: ['direction'] }),
-    etlRuns: factory.counter({ name: 'bionic_etl_runs_total', help: 'ETL run attempts by status', labelNames: ['status'] }),
+    etlSeconds: factory.histogram({ name: 'bionic_etl_run_duration_seconds', help: 'ETL run duration by final status', labelNames: ['region', 'status'], buckets: ETL_BUCKETS }),
+    etlRows: factory.counter({ name: 'bionic_etl_rows_total', help: 'Telemetry rows read and statistics rows written by ETL runs', labelNames: ['region', 'direction'] }),
+    etlRuns: factory.counter({ name: 'bionic_etl_runs_total', help: 'ETL run attempts by status', labelNames: ['region', 'status'] }),
     sagaTransitions: factory.counter({ name: 'bionic_saga_transitions_total', help: 'Applied order-saga transitions', labelNames: ['from', 'to'] }),
   };
   type HttpSeries = { count: ReturnType<CounterLike['labels']>; time: ReturnType<HistogramLike['labels']> };
@@ -85,10 +85,11 @@ export function createOpsMetrics(factory: MetricFactory, service: Service): OpsM
     },
     reportBuild: (outcome) => m.reportBuilds.inc({ outcome }),
     etlRun(run) {
-      m.etlRuns.inc({ status: run.status });
-      if (run.seconds !== null) m.etlSeconds.observe({ status: run.status }, run.seconds);
-      if (run.rowsRead) m.etlRows.inc({ direction: 'read' }, run.rowsRead);
-      if (run.rowsWritten) m.etlRows.inc({ direction: 'written' }, run.rowsWritten);
+      const region = run.region;
+      m.etlRuns.inc({ region, status: run.status });
+      if (run.seconds !== null) m.etlSeconds.observe({ region, status: run.status }, run.seconds);
+      if (run.rowsRead) m.etlRows.inc({ region, direction: 'read' }, run.rowsRead);
+      if (run.rowsWritten) m.etlRows.inc({ region, direction: 'written' }, run.rowsWritten);
     },
     sagaTransition: (from, to) => m.sagaTransitions.inc({ from, to }),
   };

@@ -50,7 +50,8 @@ describe('the Web-only metrics registry', () => {
       m.procedure({ path: 'orders.create', type: 'mutation', code: 'FORBIDDEN', seconds: 0.003 });
     }
     opsEvents.sagaTransition('NONE', 'DRAFT');
-    opsEvents.etlRun({ status: 'succeeded', seconds: 0.7, rowsRead: 1000, rowsWritten: 10 });
+    opsEvents.etlRun({ region: 'eu', status: 'succeeded', seconds: 0.7, rowsRead: 1000, rowsWritten: 10 });
+    opsEvents.etlRun({ region: 'ru', status: 'failed', seconds: 0.2, rowsRead: 0, rowsWritten: 0 });
     for (const [text, service] of [[await prom.metrics(), 'worker'], [await onEdge.render(), 'edge']] as const) {
       const f = parsePrometheusText(text);
       expect(sampleValue(f, 'bionic_http_requests_total', { service, route: '/reports/:period', status: '200' })).toBe(1);
@@ -58,7 +59,10 @@ describe('the Web-only metrics registry', () => {
       expect(sampleValue(f, 'bionic_trpc_errors_total', { procedure: 'orders.create', code: 'FORBIDDEN' })).toBe(1);
       // Events raised anywhere in the process reach every attached registry.
       expect(sampleValue(f, 'bionic_saga_transitions_total', { from: 'NONE', to: 'DRAFT' })).toBeGreaterThanOrEqual(1);
-      expect(sampleValue(f, 'bionic_etl_rows_total', { direction: 'read' })).toBeGreaterThanOrEqual(1000);
+      expect(sampleValue(f, 'bionic_etl_rows_total', { region: 'eu', direction: 'read' })).toBeGreaterThanOrEqual(1000);
+      // Each region's job is its own series: one region's failure does not hide behind another's success.
+      expect(sampleValue(f, 'bionic_etl_runs_total', { region: 'ru', status: 'failed' })).toBeGreaterThanOrEqual(1);
+      expect(sampleValue(f, 'bionic_etl_runs_total', { region: 'eu', status: 'failed' })).toBe(0);
     }
   });
 });

@@ -35,6 +35,8 @@ import { createPostgresOltp, type PostgresOltp } from '../../workers/adapters/ol
 import { createAnalyticsService } from '../../workers/analytics/service.ts';
 import { migrateAll } from '../../workers/db/migrate.ts';
 import { createEtl, etlRegionsOf, type Etl } from '../../workers/etl/index.ts';
+import { etlRunEvent } from '../../workers/metrics/etl-run.ts';
+import type { EtlRunEvent } from '../../shared/metrics/events.ts';
 import { createReportBuilder } from '../../workers/reports/builder.ts';
 import { createWorkerRegions, type WorkerRegions } from '../../workers/regions/stores.ts';
 import { addCustomer, insertReadings, type TestReading } from '../support/etl-stack.ts';
@@ -88,6 +90,7 @@ let platform: PostgresOltp;
 let olap: ClickHouseOlap;
 let regions: WorkerRegions;
 let etl: Etl;
+const runEvents: EtlRunEvent[] = [];
 const stores: Record<string, ObjectStore> = {};
 let env: Record<string, string>;
 let prebuilds: Promise<unknown>[] = [];
@@ -157,6 +160,8 @@ beforeAll(async () => {
     now: () => new Date(clock.now), analytics: { key: KEY, centralDatabase: 'bionic' },
     // Pre-builds run in the background: kept so the test can await them instead of sleeping.
     reports: { prebuild: (ids) => { const p = builder.prebuild(ids); prebuilds.push(p); return p; } },
+    // What the worker feeds its metrics (bionic_etl_* by region): each run names its own region.
+    onRun: (_req, out, region) => { runEvents.push(etlRunEvent(out, region)); },
   });
   const analytics = createAnalyticsService({ olap, regions: etl.service.regions });
   ctx = (roles) => ({
@@ -179,6 +184,9 @@ describe('ETL per region', () => {
     const out = await caller(ctx(['admin'])).etl.run() as EtlPerRegion<EtlRegionRunOutcome>;
     expect(out.regions.map((o) => [o.region, o.status])).toEqual(IDS.map((id) => [id, 'succeeded']));
     for (const o of out.regions) if (o.status === 'succeeded') expect(o.run.region).toBe(o.region);
+    expect(runEvents.map((e) => [e.region, e.status]).sort()).toEqual(IDS.map((id) => [id, 'succeeded']).sort());
+    const ru = out.regions.find((o) => o.region === 'ru');
+    expect(runEvents.find((e) => e.region === 'ru')?.rowsRead).toBe(ru?.status === 'succeeded' ? ru.run.rowsRead : -1);
 
     for (const id of IDS) {
       const c = CUSTOMERS[id];

@@ -45,7 +45,7 @@ interface EtlCommonDeps {
   /** Pseudonymised analytics: the key (`ANALYTICS_PSEUDONYM_KEY`) and the central ClickHouse database. Absent: not published. */
   analytics?: { key: string; centralDatabase: string };
   /** Called after every run attempt with its outcome (metrics, tests awaiting a retry). */
-  onRun?: (req: RunRequest, outcome: JobOutcome) => void;
+  onRun?: (req: RunRequest, outcome: JobOutcome, region: string) => void;
 }
 
 /** The implicit region's stores given directly (single-region hosts, tests, benchmarks)… */

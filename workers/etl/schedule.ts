@@ -25,7 +25,7 @@ export interface RegionEtlDeps extends EtlJobDeps {
   config: EtlConfig;
   reports?: ReportsPrebuilder;
   /** Called after every run attempt with its outcome (metrics, tests awaiting a retry). */
-  onRun?: (req: RunRequest, outcome: JobOutcome) => void;
+  onRun?: (req: RunRequest, outcome: JobOutcome, region: string) => void;
 }
 
 export interface RegionEtl {
@@ -68,7 +68,7 @@ export function createRegionEtl(deps: RegionEtlDeps): RegionEtl {
     });
     try {
       const out = afterRun(req, await current);
-      deps.onRun?.(req, out);
+      deps.onRun?.(req, out, region);
       return out;
     } finally {
       current = null;
