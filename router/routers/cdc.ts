@@ -1,7 +1,8 @@
 /**
  * `cdc.*` (worker-served): the health of change data capture, CRM PostgreSQL → bus → ClickHouse.
  * Admins only: it shows replication positions and table states of the whole platform. With regions,
- * CDC runs per region and a status is one region's (input `{ region }`; optional with one region).
+ * CDC runs per region: `{ region }` asks for one; without it, one region answers its status and
+ * several answer `{ regions: [...] }`, one status each (like `etl.status`).
  */
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
@@ -36,20 +37,22 @@ const cdcStatusOutput = z.object({
 }) satisfies z.ZodType<CdcStatus>;
 
 /**
- * One region's slot positions, lag (seconds and bytes), retained WAL, per-table state and the alert,
- * right now. `region` is required when CDC runs for several regions.
+ * A region's slot positions, lag (seconds and bytes), retained WAL, per-table state and the alert,
+ * right now; every region's (`{ regions }`) when CDC runs for several and none is named. A region
+ * CDC does not run for is BAD_REQUEST, naming the ones it does.
  */
 const status = roleProcedure('admin')
   .input(z.object({ region: z.string().min(1).max(64).optional() }).optional())
-  .output(cdcStatusOutput)
+  .output(z.union([cdcStatusOutput, z.object({ regions: z.array(cdcStatusOutput) })]))
   .query(async ({ ctx, input }) => {
-    if (!ctx.ports.cdc) throw new TRPCError({ code: 'PRECONDITION_FAILED', message: 'CDC does not run on this worker' });
+    const cdc = ctx.ports.cdc;
+    if (!cdc) throw new TRPCError({ code: 'PRECONDITION_FAILED', message: 'CDC does not run on this worker' });
+    if (!input?.region && cdc.regions.length > 1) return { regions: await Promise.all(cdc.regions.map((r) => cdc.status(r))) };
     try {
-      return await ctx.ports.cdc.status(input?.region);
+      return await cdc.status(input?.region);
     } catch (err) {
       if (!(err instanceof CdcRegionError)) throw err;
-      const message = err.reason === 'REGION_REQUIRED' ? `${err.message} with the input { region }` : err.message;
-      throw new TRPCError({ code: err.reason === 'REGION_REQUIRED' ? 'BAD_REQUEST' : 'NOT_FOUND', message, cause: err });
+      throw new TRPCError({ code: 'BAD_REQUEST', message: err.message, cause: err });
     }
   });
 

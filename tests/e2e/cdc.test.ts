@@ -266,6 +266,8 @@ describe('CDC: CRM PostgreSQL → bus → ClickHouse', () => {
       identity: { userId: 'u', username: 'u', roles }, ports: withCdc ? { cdc } : {},
     });
     const s = await caller(ctx(['admin'])).cdc.status();
+    if ('regions' in s) throw new Error('one region answers its own status');
+    expect(s.region).toBe('default');
     expect(s.slot).toMatchObject({ name: 'bionic_cdc', exists: true, active: true });
     expect(s.state).toBe('streaming');
     expect(typeof s.retainedWalBytes).toBe('number');

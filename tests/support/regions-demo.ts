@@ -106,6 +106,7 @@ export async function demoRun(stack: DemoStack, users: { ru: string; eu: string;
   for (const region of Object.keys(chips)) {
     await eventually(async () => {
       const s = await admin.cdc.status.query({ region });
+      if ('regions' in s) throw new Error('cdc.status with a region answered every region');
       return s.state === 'streaming' && s.lagSeconds === 0 && s.sink.pendingMessages === 0 && s.tables.every((t) => t.status === 'streaming');
     }, `CDC of ${region} in step`, 120_000, 250);
   }
