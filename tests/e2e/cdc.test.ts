@@ -163,6 +163,49 @@ describe('CDC: CRM PostgreSQL → bus → ClickHouse', () => {
     await expectReplicasEqual(['cdc_kinds']);
   });
 
+  it('reads unchanged TOAST values only once their transaction is visible (commit in the WAL before the backend finishes)', async () => {
+    // A commit waiting for a synchronous standby that never answers is in the WAL, so the slot streams it, but
+    // other sessions do not see it yet: the window a committing backend passes through, held open. Only the
+    // writer below waits (everyone else commits `local`).
+    await db.crm.unsafe(`ALTER SYSTEM SET synchronous_commit = 'local'`);
+    await db.crm.unsafe(`ALTER SYSTEM SET synchronous_standby_names = 'bionic_ghost_standby'`);
+    await db.crm`SELECT pg_reload_conf()`;
+    const writer = await db.crm.reserve();
+    try {
+      await writer.unsafe(`SET synchronous_commit = on`);
+      const [{ pid }] = await writer`SELECT pg_backend_pid() AS pid` as unknown as [{ pid: number }];
+      const [{ l }] = await db.crm`SELECT pg_current_wal_lsn()::text AS l` as unknown as [{ l: string }];
+      const before = parseLsn(l);
+      await writer.unsafe('BEGIN');
+      await writer`UPDATE cdc_kinds SET big = ${bigText(5)} WHERE id = 2`;
+      await writer`UPDATE cdc_kinds SET t = 'touched while invisible' WHERE id = 2`;
+      const commit = writer.unsafe('COMMIT').execute();
+      await eventually(async () => (await db.crm`SELECT 1 FROM pg_stat_activity WHERE pid = ${pid} AND wait_event = 'SyncRep'`).length === 1, 'the commit to wait for the standby');
+      // Either CDC wrote the change (reading the row as it was: the old behaviour) or it waits for the commit to show.
+      const sunk = events.until((e) => e.type === 'sunk' && e.table === 'cdc_kinds' && parseLsn(e.lsn) >= before, 'cdc_kinds written');
+      const waiting = eventually(async () => (await db.crm`
+        SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE '%pg_visible_in_snapshot%'`).length > 0,
+      'CDC to wait for the transaction to become visible');
+      await Promise.race([sunk, waiting]);
+      sunk.catch(() => {});
+      waiting.catch(() => {});
+      await db.crm`SELECT pg_cancel_backend(${pid})`;
+      await commit;
+    } finally {
+      await db.crm`SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE wait_event = 'SyncRep'`;
+      await writer.unsafe('ROLLBACK').catch(() => {});
+      writer.release();
+      await db.crm.unsafe(`ALTER SYSTEM RESET synchronous_standby_names`);
+      await db.crm.unsafe(`ALTER SYSTEM RESET synchronous_commit`);
+      await db.crm`SELECT pg_reload_conf()`;
+    }
+    await inStep();
+    const [row] = await olap.query<{ big: string; t: string }>('SELECT big, t FROM crm_cdc_kinds FINAL WHERE id = 2');
+    expect(row?.t).toBe('touched while invisible');
+    expect(row?.big === bigText(5)).toBe(true);
+    await expectReplicasEqual(['cdc_kinds']);
+  });
+
   it('adds a column that appears while streaming, without a restart; existing rows show its default', async () => {
     await db.crm`ALTER TABLE prosthesis_models ADD COLUMN warranty_years integer NOT NULL DEFAULT 2`;
     await db.crm`ALTER TABLE prosthesis_models ADD COLUMN certified_at timestamptz`;
