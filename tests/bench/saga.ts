@@ -15,7 +15,8 @@
  * from /proc, and how busy the whole machine was (others' work shows as the difference).
  *
  * Options: `--quick` (a fifth of the sagas), `--workers N` (saga worker processes, default 1),
- * `--partitions N` (create the four saga topics with N partitions instead of infra/kafka/topics.json's 12).
+ * `--partitions N` (create the four saga topics with N partitions instead of infra/kafka/topics.json's 12),
+ * `--profile DIR` (each saga worker process writes a V8 CPU profile into DIR when it stops).
  * Ends with `RESULT saga sagas_per_s=… p50_ms=… p99_ms=…` (the 100-creator figures).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -34,6 +35,8 @@ const scale = args.includes('--quick') ? 0.2 : 1;
 const option = (name: string) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) || undefined : undefined);
 const WORKERS = option('--workers') ?? 1;
 const PARTITIONS = option('--partitions');
+// `--profile DIR`: the saga worker processes write V8 CPU profiles there (open in Chrome DevTools).
+const PROFILE_DIR = args.includes('--profile') ? args[args.indexOf('--profile') + 1] : undefined;
 const LEVELS = [
   { creators: 1, sagas: Math.round(150 * scale) },
   { creators: 10, sagas: Math.round(1000 * scale) },
@@ -50,7 +53,7 @@ const ms = (v: number) => v.toFixed(1);
 async function startWorker(stack: SagaStack, apiOnly = false): Promise<{ child: ChildProcess; url: string }> {
   const port = await freePort();
   const child = spawn(process.execPath, [
-    '--import', 'tsx', 'tests/support/saga-worker.ts', stack.crmUrl, stack.platformUrl, stack.kvUrl, stack.kvToken, '600000',
+    ...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []), '--import', 'tsx', 'tests/support/saga-worker.ts', stack.crmUrl, stack.platformUrl, stack.kvUrl, stack.kvToken, '600000',
     '--http', String(port), ...(apiOnly ? ['--api-only'] : []),
   ], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {

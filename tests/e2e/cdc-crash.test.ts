@@ -28,6 +28,7 @@ class Child {
   readonly proc: ChildProcess;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private waiters: { test: (l: Line) => boolean; resolve: (l: Line) => void }[] = [];
+  private watchers = new Set<(l: Line) => void>();
   private stderr: string[] = [];
   /** Batches this child's bus stored with COPY, as of its last line. */
   copies = 0;
@@ -42,17 +43,29 @@ class Child {
     createInterface({ input: this.proc.stdout! }).on('line', (text) => {
       const line = JSON.parse(text) as Line;
       this.copies = Math.max(this.copies, line.copies ?? 0);
+      for (const w of this.watchers) w(line);
       this.waiters = this.waiters.filter((w) => (w.test(line) ? (w.resolve(line), false) : true));
     });
   }
 
-  /** The first line (from now on) that passes `test`; fails if the child exits or time runs out. */
-  next(test: (l: Line) => boolean, what: string, timeoutMs = 90_000): Promise<Line> {
+  /**
+   * The first line (from now on) that passes `test`; fails if the child exits or time runs out. With
+   * `progress`, the time limit counts from the last line that shows progress (a busy machine catches
+   * up slowly; a stalled child still fails).
+   */
+  next(test: (l: Line) => boolean, what: string, timeoutMs = 90_000, progress?: (l: Line) => boolean): Promise<Line> {
     return new Promise((resolve, reject) => {
       const fail = (why: string) => reject(new Error(`${why} waiting for ${what}; child stderr:\n${this.stderr.join('')}`));
-      const timer = setTimeout(() => fail(`timed out after ${timeoutMs} ms`), timeoutMs);
-      void this.exited.then(() => { clearTimeout(timer); fail('the child exited'); });
-      this.waiters.push({ test, resolve: (l) => { clearTimeout(timer); resolve(l); } });
+      let timer = setTimeout(() => fail(`no progress for ${timeoutMs} ms`), timeoutMs);
+      const watch = progress && ((l: Line) => {
+        if (!progress(l)) return;
+        clearTimeout(timer);
+        timer = setTimeout(() => fail(`no progress for ${timeoutMs} ms`), timeoutMs);
+      });
+      if (watch) this.watchers.add(watch);
+      const done = () => { clearTimeout(timer); if (watch) this.watchers.delete(watch); };
+      void this.exited.then(() => { done(); fail('the child exited'); });
+      this.waiters.push({ test, resolve: (l) => { done(); resolve(l); } });
     });
   }
 
@@ -102,7 +115,9 @@ describe('CDC under kill -9', () => {
     const target = await db.walPosition();
     const last = new Child();
     spawned.push(last);
-    await last.next((l) => l.type === 'acknowledged' && parseLsn(l.lsn!) >= target, 'the last child to catch up');
+    let acknowledged = 0n;
+    const advances = (l: Line) => l.type === 'acknowledged' && parseLsn(l.lsn!) > acknowledged && (acknowledged = parseLsn(l.lsn!), true);
+    await last.next((l) => l.type === 'acknowledged' && parseLsn(l.lsn!) >= target, 'the last child to catch up', 90_000, advances);
     for (;;) {
       const s = await last.status();
       if (s.tables!.every((t) => t.status === 'streaming')) break;
