@@ -43,7 +43,13 @@ export async function ownerChanges(olap: Olap, telemetry: OltpQueryable, src: Et
   );
   if (rows.length === 0) return [];
   const chips = rows.map((r) => r.chip_id);
-  const [first] = await telemetry.query<{ t: Date | null }>('SELECT min(ts) AS t FROM telemetry_events WHERE chip_id = ANY($1::text[])', [arrayLiteral(chips)]);
+  // The oldest reading per device, one index probe each on (chip_id, ts): a plain min() over
+  // `chip_id = ANY(…)` reads every reading of those devices (1.5 s instead of 40 ms for 1,564 chips).
+  const [first] = await telemetry.query<{ t: Date | null }>(
+    `SELECT min(f.ts) AS t FROM unnest($1::text[]) AS c(chip_id)
+     CROSS JOIN LATERAL (SELECT ts FROM telemetry_events e WHERE e.chip_id = c.chip_id ORDER BY ts LIMIT 1) AS f`,
+    [arrayLiteral(chips)],
+  );
   if (!first?.t || first.t >= before) return [];
   return chunked('owner-changed', chips, first.t, before);
 }
