@@ -116,7 +116,11 @@ describe('CDC under kill -9', () => {
     const last = new Child();
     spawned.push(last);
     let acknowledged = 0n;
-    const advances = (l: Line) => l.type === 'acknowledged' && parseLsn(l.lsn!) > acknowledged && (acknowledged = parseLsn(l.lsn!), true);
+    const advances = (l: Line) => {
+      if (l.type !== 'acknowledged' || parseLsn(l.lsn!) <= acknowledged) return false;
+      acknowledged = parseLsn(l.lsn!);
+      return true;
+    };
     await last.next((l) => l.type === 'acknowledged' && parseLsn(l.lsn!) >= target, 'the last child to catch up', 90_000, advances);
     for (;;) {
       const s = await last.status();
